@@ -1,0 +1,39 @@
+#pragma once
+
+// PKCS#10 certificate signing requests.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "spiffe/crypto/key.h"
+#include "spiffe/crypto/x509_builder.h"
+
+namespace sigil::crypto {
+
+class CertificateRequest {
+ public:
+  // Parses a DER CSR and verifies its self-signature (proof that the
+  // requester holds the private key). InvalidArgument when malformed
+  // ("malformed CSR") or when the signature does not verify
+  // ("CSR signature is invalid").
+  static absl::StatusOr<CertificateRequest> FromDer(absl::string_view der);
+
+  // The requested key as DER SubjectPublicKeyInfo.
+  const std::string& spki_der() const { return spki_der_; }
+  // URI SANs requested (SPIRE ignores them; callers may use them for checks).
+  const std::vector<std::string>& uri_sans() const { return uri_sans_; }
+
+ private:
+  CertificateRequest(std::string spki_der, std::vector<std::string> uri_sans)
+      : spki_der_(std::move(spki_der)), uri_sans_(std::move(uri_sans)) {}
+  std::string spki_der_;
+  std::vector<std::string> uri_sans_;
+};
+
+// Creates a DER CSR signed by `key` with the given subject and URI SANs.
+absl::StatusOr<std::string> CreateCsrDer(const PrivateKey& key, const DistinguishedName& subject,
+                                         const std::vector<std::string>& uri_sans);
+
+}  // namespace sigil::crypto

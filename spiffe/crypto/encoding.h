@@ -1,0 +1,55 @@
+#pragma once
+
+// Encodings and digests the SPIFFE standards need: base64url (JOSE), PEM,
+// SHA-2, and the ECDSA signature forms of X.509 (DER) and JOSE (raw r||s).
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "spiffe/crypto/key.h"
+
+namespace sigil::crypto {
+
+// RFC 4648 §5 without padding. Decode refuses padding, whitespace and
+// characters outside the alphabet (InvalidArgument).
+std::string Base64UrlEncode(absl::string_view data);
+absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text);
+// Standard base64 with padding (X.509 `x5c` in JWKs).
+std::string Base64Encode(absl::string_view data);
+absl::StatusOr<std::string> Base64Decode(absl::string_view text);
+
+std::string Sha256(absl::string_view data);
+std::string Sha384(absl::string_view data);
+std::string Sha512(absl::string_view data);
+std::string HexEncode(absl::string_view data);
+
+// One PEM block: its type ("CERTIFICATE") and DER contents.
+struct PemBlock {
+  std::string type;
+  std::string der;
+};
+// Parses every PEM block in `text`, in order. InvalidArgument when a block
+// is malformed; an empty vector when there is none.
+absl::StatusOr<std::vector<PemBlock>> ParsePem(absl::string_view text);
+std::string EncodePem(absl::string_view type, absl::string_view der);
+
+// ECDSA signature conversions. `field_size` is PublicKey::size_bytes().
+// InvalidArgument when the input is malformed or does not fit the size.
+absl::StatusOr<std::string> EcdsaDerToRaw(absl::string_view der, int field_size);
+absl::StatusOr<std::string> EcdsaRawToDer(absl::string_view raw, int field_size);
+
+// JWK public key parameters (RFC 7518 §6), each base64url as in a JWK.
+struct JwkKeyParams {
+  std::string kty;  // "EC" or "RSA"
+  std::string crv;  // EC: "P-256", "P-384", "P-521"
+  std::string x, y; // EC coordinates
+  std::string n, e; // RSA modulus and exponent
+};
+// InvalidArgument when the key is neither EC nor RSA.
+absl::StatusOr<JwkKeyParams> ToJwkParams(const PublicKey& key);
+// InvalidArgument naming the missing or malformed member ("jwk: missing \"x\"").
+absl::StatusOr<PublicKey> FromJwkParams(const JwkKeyParams& params);
+
+}  // namespace sigil::crypto
