@@ -15,9 +15,10 @@ class TrustDomain {
  public:
   // Accepts a bare name ("example.org") or a SPIFFE ID / trust domain URI
   // ("spiffe://example.org", "spiffe://example.org/path") and keeps the name.
-  // InvalidArgument, one distinct message per rule: empty; characters other
-  // than [a-z0-9._-] (uppercase named as such); port or userinfo; longer than
-  // 255 bytes.
+  // Input containing ":/" is parsed as a SPIFFE ID (SpiffeId::FromString
+  // errors). InvalidArgument, one distinct message per rule: empty; characters
+  // other than [a-z0-9._-] (uppercase, '%' named as such); port or userinfo;
+  // longer than 255 bytes.
   static absl::StatusOr<TrustDomain> FromString(absl::string_view s);
 
   const std::string& name() const { return name_; }
@@ -34,6 +35,7 @@ class TrustDomain {
   }
 
  private:
+  friend class SpiffeId;
   explicit TrustDomain(std::string name) : name_(std::move(name)) {}
   std::string name_;
 };
@@ -48,7 +50,8 @@ class SpiffeId {
   // than [A-Za-z0-9._-]; trust domain > 255 bytes; ID > 2048 bytes.
   static absl::StatusOr<SpiffeId> FromString(absl::string_view s);
   // Builds "spiffe://<td><path>". `path` must be empty or start with "/" and
-  // follow the path rules above.
+  // follow the path rules above (InvalidArgument otherwise, also when the
+  // whole ID exceeds 2048 bytes).
   static absl::StatusOr<SpiffeId> FromPath(const TrustDomain& td, absl::string_view path);
 
   const TrustDomain& trust_domain() const { return trust_domain_; }
@@ -76,7 +79,8 @@ class SpiffeId {
   std::string path_;
 };
 
-// Validates a path on its own ("" or "/seg/seg"), with the same messages.
+// Validates a path on its own ("" or "/seg/seg"), with the same messages plus
+// "path must be empty or start with '/'". OK or InvalidArgument.
 absl::Status ValidatePath(absl::string_view path);
 
 }  // namespace sigil::spiffe

@@ -31,11 +31,16 @@ enum KeyUsage : uint32_t {
 // An immutable parsed certificate; cheap to copy; thread-safe.
 class Certificate {
  public:
-  // Parses one DER certificate. InvalidArgument when malformed or when bytes
-  // trail the certificate.
+  // Parses one DER certificate. InvalidArgument when malformed, when bytes
+  // trail the certificate, or when its public key cannot be decoded. Keys of
+  // any algorithm OpenSSL knows are kept (public_key().algorithm() may be
+  // kOther). Cost: OpenSSL 3.0's d2i_X509 decodes the key through the
+  // provider decoders, several times the cost of one issuance; hot paths
+  // should keep DER (CertificateIssuer::IssueDer) rather than parse.
   static absl::StatusOr<Certificate> FromDer(absl::string_view der);
   // Parses concatenated DER certificates (the Workload API's chain format).
-  // InvalidArgument when empty or malformed.
+  // InvalidArgument when empty or malformed, naming the offset of bytes that
+  // do not start a certificate (e.g. trailing garbage).
   static absl::StatusOr<std::vector<Certificate>> ParseDerChain(absl::string_view der);
   // Parses every "CERTIFICATE" block of a PEM text, in order; other block
   // types are skipped. InvalidArgument when none is found or one is malformed.
@@ -49,7 +54,8 @@ class Certificate {
   // The serial number as lowercase hex without leading zeros, and as decimal.
   std::string serial_hex() const;
   std::string serial_decimal() const;
-  // RFC 2253 text of the subject and issuer ("CN=x,O=y").
+  // RFC 2253 text of the subject and issuer ("CN=x,O=y"; last RDN first;
+  // UTF-8 values unescaped).
   std::string subject() const;
   std::string issuer() const;
   std::vector<std::string> uri_sans() const;
@@ -84,11 +90,16 @@ std::string ToPem(const std::vector<Certificate>& certs);
 
 // Verifies that `chain` (leaf first, then intermediates) chains to one of
 // `roots` at `now`, with RFC 5280 path validation (signatures, validity
-// periods, CA basic constraints on signers). Policy rules of the SPIFFE
-// standards are not checked here (see spiffe/x509svid.h).
-// Returns the verified path (leaf first, ending with the root).
-// InvalidArgument with OpenSSL's reason ("certificate has expired",
-// "unable to get local issuer certificate", ...) when verification fails.
+// periods, CA basic constraints on signers). Every root is a trust anchor
+// even when it is not self-signed (X509_V_FLAG_PARTIAL_CHAIN), as in
+// go-spiffe. No EKU/purpose check: policy rules of the SPIFFE standards are
+// not checked here (see spiffe/x509svid.h).
+// Returns the verified path (leaf first, ending with the anchor), made of
+// the given Certificate objects.
+// InvalidArgument with OpenSSL's reason and depth ("x509: certificate
+// verification failed: certificate has expired (depth 0)", "unable to get
+// local issuer certificate", ...) when verification fails, or when `chain`
+// or `roots` is empty. Thread-safe.
 absl::StatusOr<std::vector<Certificate>> VerifyChain(const std::vector<Certificate>& chain,
                                                      const std::vector<Certificate>& roots,
                                                      absl::Time now);

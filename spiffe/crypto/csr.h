@@ -16,8 +16,11 @@ class CertificateRequest {
  public:
   // Parses a DER CSR and verifies its self-signature (proof that the
   // requester holds the private key). InvalidArgument when malformed
-  // ("malformed CSR") or when the signature does not verify
-  // ("CSR signature is invalid").
+  // ("malformed CSR: <reason>", including keys PublicKey would refuse and
+  // signature algorithms other than ECDSA / RSA PKCS#1 v1.5 with
+  // SHA-256/384/512) or when the signature does not verify ("CSR signature
+  // is invalid"). The DER is parsed here, not by OpenSSL's X509_REQ code,
+  // which costs several signature verifications on OpenSSL 3.0. Thread-safe.
   static absl::StatusOr<CertificateRequest> FromDer(absl::string_view der);
 
   // The requested key as DER SubjectPublicKeyInfo.
@@ -32,7 +35,10 @@ class CertificateRequest {
   std::vector<std::string> uri_sans_;
 };
 
-// Creates a DER CSR signed by `key` with the given subject and URI SANs.
+// Creates a DER CSR signed by `key` (its DefaultScheme()) with the given
+// subject and URI SANs (an extensionRequest holding a subjectAltName,
+// critical when the subject is empty). InvalidArgument when the subject or a
+// SAN breaks CertificateTemplate's rules.
 absl::StatusOr<std::string> CreateCsrDer(const PrivateKey& key, const DistinguishedName& subject,
                                          const std::vector<std::string>& uri_sans);
 

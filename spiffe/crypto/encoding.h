@@ -12,11 +12,12 @@
 
 namespace sigil::crypto {
 
-// RFC 4648 §5 without padding. Decode refuses padding, whitespace and
-// characters outside the alphabet (InvalidArgument).
+// RFC 4648 §5 without padding. Decode refuses padding, whitespace,
+// characters outside the alphabet and non-zero trailing bits
+// (InvalidArgument), so each byte string has exactly one accepted text.
 std::string Base64UrlEncode(absl::string_view data);
 absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text);
-// Standard base64 with padding (X.509 `x5c` in JWKs).
+// Standard base64 with padding (X.509 `x5c` in JWKs); Decode is as strict.
 std::string Base64Encode(absl::string_view data);
 absl::StatusOr<std::string> Base64Decode(absl::string_view text);
 
@@ -30,8 +31,11 @@ struct PemBlock {
   std::string type;
   std::string der;
 };
-// Parses every PEM block in `text`, in order. InvalidArgument when a block
-// is malformed; an empty vector when there is none.
+// Parses every PEM block in `text`, in order (RFC 7468; text outside blocks
+// is ignored, CRLF accepted). InvalidArgument when a block is malformed: no
+// END line or a different label, invalid base64, empty contents, or RFC 1421
+// headers ("Proc-Type: ..."), which Sigil never needs. An empty vector when
+// there is no block.
 absl::StatusOr<std::vector<PemBlock>> ParsePem(absl::string_view text);
 std::string EncodePem(absl::string_view type, absl::string_view der);
 
@@ -47,9 +51,12 @@ struct JwkKeyParams {
   std::string x, y; // EC coordinates
   std::string n, e; // RSA modulus and exponent
 };
-// InvalidArgument when the key is neither EC nor RSA.
+// EC coordinates are left-padded to the field size; RSA n and e carry no
+// leading zero bytes. InvalidArgument when the key is neither EC nor RSA.
 absl::StatusOr<JwkKeyParams> ToJwkParams(const PublicKey& key);
-// InvalidArgument naming the missing or malformed member ("jwk: missing \"x\"").
+// InvalidArgument naming the missing or malformed member ("jwk: missing \"x\"",
+// "jwk: \"y\" must be 32 bytes for P-256, got 30"), or when the key itself
+// is refused (EC point off its curve, RSA outside 2048..8192 bits).
 absl::StatusOr<PublicKey> FromJwkParams(const JwkKeyParams& params);
 
 }  // namespace sigil::crypto
