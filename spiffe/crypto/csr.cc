@@ -21,7 +21,8 @@ absl::Status Malformed(absl::string_view why) {
 }
 
 // The URIs of a subjectAltName extnValue (a GeneralNames SEQUENCE).
-absl::Status CollectUriSans(absl::string_view value, std::vector<std::string>* uris) {
+absl::Status CollectSans(absl::string_view value, std::vector<std::string>* uris,
+                         std::vector<std::string>* dns) {
   der::Reader outer(value);
   absl::string_view names;
   if (!outer.ExpectContents(der::kSequence, &names) || !outer.empty()) {
@@ -32,13 +33,15 @@ absl::Status CollectUriSans(absl::string_view value, std::vector<std::string>* u
     der::Element name;
     if (!r.Next(&name)) return Malformed("bad subjectAltName entry");
     if (name.tag == der::ContextPrimitive(6)) uris->emplace_back(name.contents);
+    if (name.tag == der::ContextPrimitive(2)) dns->emplace_back(name.contents);
   }
   return absl::OkStatus();
 }
 
 // Walks the attributes of a CertificationRequestInfo looking for the
 // PKCS#9 extensionRequest and its subjectAltName.
-absl::Status CollectRequestedSans(absl::string_view attributes, std::vector<std::string>* uris) {
+absl::Status CollectRequestedSans(absl::string_view attributes, std::vector<std::string>* uris,
+                                  std::vector<std::string>* dns) {
   der::Reader attrs(attributes);
   while (!attrs.empty()) {
     absl::string_view attr, type, values;
@@ -66,7 +69,7 @@ absl::Status CollectRequestedSans(absl::string_view attributes, std::vector<std:
         if (!e.ExpectContents(der::kOctetString, &value) || !e.empty()) {
           return Malformed("bad extension");
         }
-        if (oid == der::oid::kSubjectAltName) SIGIL_RETURN_IF_ERROR(CollectUriSans(value, uris));
+        if (oid == der::oid::kSubjectAltName) SIGIL_RETURN_IF_ERROR(CollectSans(value, uris, dns));
       }
     }
   }
@@ -141,12 +144,13 @@ absl::StatusOr<CertificateRequest> CertificateRequest::FromDer(absl::string_view
     return Malformed("bad subject or subjectPKInfo");
   }
   std::vector<std::string> uri_sans;
+  std::vector<std::string> dns_sans;
   if (!i.empty()) {
     absl::string_view attributes;
     if (!i.ExpectContents(der::ContextConstructed(0), &attributes) || !i.empty()) {
       return Malformed("bad attributes");
     }
-    SIGIL_RETURN_IF_ERROR(CollectRequestedSans(attributes, &uri_sans));
+    SIGIL_RETURN_IF_ERROR(CollectRequestedSans(attributes, &uri_sans, &dns_sans));
   }
 
   absl::StatusOr<der::SpkiInfo> key_info = der::ParseSpki(spki.encoding);
@@ -172,15 +176,16 @@ absl::StatusOr<CertificateRequest> CertificateRequest::FromDer(absl::string_view
     internal::DrainOpenSslErrors();
     return absl::InvalidArgumentError("CSR signature is invalid");
   }
-  return CertificateRequest(std::string(spki.encoding), std::move(uri_sans));
+  return CertificateRequest(std::string(spki.encoding), std::move(uri_sans), std::move(dns_sans));
 }
 
 absl::StatusOr<std::string> CreateCsrDer(const PrivateKey& key, const DistinguishedName& subject,
-                                         const std::vector<std::string>& uri_sans) {
+                                         const std::vector<std::string>& uri_sans,
+                                         const std::vector<std::string>& dns_sans) {
   SIGIL_ASSIGN_OR_RETURN(std::string name, internal::EncodeName(subject));
   std::string attributes;
-  if (!uri_sans.empty()) {
-    SIGIL_ASSIGN_OR_RETURN(std::string san, internal::SubjectAltNameValue(uri_sans, {}));
+  if (!uri_sans.empty() || !dns_sans.empty()) {
+    SIGIL_ASSIGN_OR_RETURN(std::string san, internal::SubjectAltNameValue(uri_sans, dns_sans));
     std::string extensions = der::Tlv(
         der::kSequence, internal::Extension(der::oid::kSubjectAltName, subject.empty(), san));
     std::string attr = der::Oid(der::oid::kExtensionRequest);

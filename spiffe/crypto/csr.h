@@ -27,19 +27,24 @@ class CertificateRequest {
   const std::string& spki_der() const { return spki_der_; }
   // URI SANs requested (SPIRE ignores them; callers may use them for checks).
   const std::vector<std::string>& uri_sans() const { return uri_sans_; }
+  // DNS SANs requested (used by MintX509SVID, as SPIRE does).
+  const std::vector<std::string>& dns_sans() const { return dns_sans_; }
 
  private:
-  CertificateRequest(std::string spki_der, std::vector<std::string> uri_sans)
-      : spki_der_(std::move(spki_der)), uri_sans_(std::move(uri_sans)) {}
+  CertificateRequest(std::string spki_der, std::vector<std::string> uri_sans,
+                     std::vector<std::string> dns_sans)
+      : spki_der_(std::move(spki_der)), uri_sans_(std::move(uri_sans)), dns_sans_(std::move(dns_sans)) {}
   std::string spki_der_;
   std::vector<std::string> uri_sans_;
+  std::vector<std::string> dns_sans_;
 };
 
 // Creates a DER CSR signed by `key` (its DefaultScheme()) with the given
-// subject and URI SANs (an extensionRequest holding a subjectAltName,
-// critical when the subject is empty). InvalidArgument when the subject or a
-// SAN breaks CertificateTemplate's rules.
+// subject, URI SANs and DNS SANs (an extensionRequest holding a
+// subjectAltName, critical when the subject is empty). InvalidArgument when
+// the subject or a SAN breaks CertificateTemplate's rules.
 absl::StatusOr<std::string> CreateCsrDer(const PrivateKey& key, const DistinguishedName& subject,
-                                         const std::vector<std::string>& uri_sans);
+                                         const std::vector<std::string>& uri_sans,
+                                         const std::vector<std::string>& dns_sans = {});
 
 }  // namespace sigil::crypto

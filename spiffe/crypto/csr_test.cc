@@ -84,6 +84,16 @@ TEST_P(CsrTest, FromDerReadsOurCsr) {
   ASSERT_OK_AND_ASSIGN(CertificateRequest csr, CertificateRequest::FromDer(der));
   EXPECT_EQ(csr.spki_der(), key.public_key().spki_der());
   EXPECT_EQ(csr.uri_sans(), std::vector<std::string>{"spiffe://example.org/w"});
+  EXPECT_TRUE(csr.dns_sans().empty());
+}
+
+TEST_P(CsrTest, FromDerReadsRequestedDnsNames) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(GetParam()));
+  ASSERT_OK_AND_ASSIGN(std::string der, CreateCsrDer(key, {}, {"spiffe://example.org/w"},
+                                                     {"web.example.org", "*.web.example.org"}));
+  ASSERT_OK_AND_ASSIGN(CertificateRequest csr, CertificateRequest::FromDer(der));
+  EXPECT_EQ(csr.uri_sans(), std::vector<std::string>{"spiffe://example.org/w"});
+  EXPECT_EQ(csr.dns_sans(), (std::vector<std::string>{"web.example.org", "*.web.example.org"}));
 }
 
 TEST_P(CsrTest, FromDerReadsOpenSslCsrs) {
