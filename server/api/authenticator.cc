@@ -1,0 +1,95 @@
+#include "server/api/authenticator.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+#include "spiffe/x509svid.h"
+
+namespace sigil::server::api {
+namespace {
+
+// The PEM chain the peer presented, leaf first; empty without a certificate.
+std::string PeerChainPem(const grpc::ServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) return "";
+  for (const char* prop : {"x509_pem_cert_chain", "x509_pem_cert"}) {
+    auto values = auth->FindPropertyValues(prop);
+    if (!values.empty()) return std::string(values.front().data(), values.front().size());
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerContext& ctx) {
+  Caller caller;
+  if (absl::StartsWith(ctx.peer(), "unix:")) {
+    caller.local = true;
+    return caller;
+  }
+  std::string pem = PeerChainPem(ctx);
+  if (pem.empty()) return caller;
+  auto chain = crypto::Certificate::ParsePemChain(pem);
+  if (!chain.ok()) {
+    spdlog::debug("caller {} presented an unparsable certificate: {}", ctx.peer(), chain.status().ToString());
+    return caller;
+  }
+  spiffe::BundleSet bundles;
+  bundles.Add(ca_->LocalBundle());
+  auto id = spiffe::Verify(*chain, bundles, clock_->Now());
+  if (!id.ok()) {
+    spdlog::debug("caller {} presented an X509-SVID that does not verify: {}", ctx.peer(),
+                  id.status().ToString());
+    return caller;
+  }
+  caller.id = *id;
+  caller.serial_hex = chain->front().serial_hex();
+  if (absl::StartsWith(id->path(), "/spire/agent/")) {
+    absl::Status s = CheckAgent(*id, chain->front());
+    if (!s.ok()) return s;
+    caller.agent = true;
+  }
+  for (const EntryPtr& e : index_->EntriesBySpiffeId(id->ToString())) {
+    if (e->admin()) caller.admin = true;
+    if (e->downstream()) caller.downstream = true;
+  }
+  return caller;
+}
+
+absl::Status ServerAuthenticator::CheckAgent(const spiffe::SpiffeId& id, const crypto::Certificate& leaf) {
+  auto stored = store_->GetAgent(id.ToString());
+  if (absl::IsNotFound(stored.status())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("agent ", id.ToString(), " is not attested (it may have been evicted)"));
+  }
+  if (!stored.ok()) return stored.status();
+  const auto& agent = stored->record.agent();
+  if (agent.banned()) {
+    return absl::PermissionDeniedError(absl::StrCat("agent ", id.ToString(), " is banned"));
+  }
+  std::string serial = leaf.serial_decimal();
+  if (serial == agent.x509svid_serial_number()) return absl::OkStatus();
+  if (!serial.empty() && serial == stored->record.new_x509svid_serial_number()) {
+    // First use of a renewed SVID: it becomes the agent's only valid one.
+    int64_t expires = absl::ToUnixSeconds(leaf.not_after());
+    auto promoted = store_->ModifyAgent(id.ToString(), [&](AgentRecord* r) {
+      if (r->new_x509svid_serial_number() != serial && r->agent().x509svid_serial_number() != serial) {
+        return absl::PermissionDeniedError("agent SVID is no longer active");
+      }
+      r->mutable_agent()->set_x509svid_serial_number(serial);
+      r->mutable_agent()->set_x509svid_expires_at(expires);
+      r->clear_new_x509svid_serial_number();
+      return absl::OkStatus();
+    });
+    if (!promoted.ok()) return promoted.status();
+    spdlog::info("agent {} switched to its renewed SVID (serial {})", id.ToString(), serial);
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("agent ", id.ToString(), " presented an SVID that is not its active one (serial ", serial, ")"));
+}
+
+}  // namespace sigil::server::api

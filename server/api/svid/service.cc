@@ -1,0 +1,154 @@
+#include "server/api/svid/service.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/api/convert.h"
+#include "spdlog/spdlog.h"
+#include "spiffe/crypto/csr.h"
+#include "spiffe/crypto/encoding.h"
+
+namespace sigil::server::api {
+namespace {
+
+namespace svidv1 = spire::api::server::svid::v1;
+using spire::api::types::X509SVID;
+
+// Batches bigger than this are refused rather than tying up a signing thread.
+constexpr int kMaxBatch = 1000;
+
+void FillX509Svid(const spiffe::SpiffeId& id, const ca::MintedX509Svid& minted, X509SVID* out) {
+  *out->mutable_id() = SpiffeIdToProto(id);
+  for (const auto& der : minted.chain_der) out->add_cert_chain(der);
+  out->set_expires_at(absl::ToUnixSeconds(minted.not_after));
+}
+
+absl::StatusOr<absl::Duration> TtlFromRequest(int32_t ttl) {
+  if (ttl < 0) return absl::InvalidArgumentError("ttl must not be negative");
+  return absl::Seconds(ttl);
+}
+
+// Finds `entry_id` among the entries the calling agent is authorized for.
+absl::StatusOr<EntryPtr> AuthorizedEntry(EntryIndex* index, const Caller& caller, const std::string& entry_id) {
+  if (entry_id.empty()) return absl::InvalidArgumentError("missing entry ID");
+  for (const EntryPtr& e : index->AuthorizedEntries(*caller.id)) {
+    if (e->id() == entry_id) return e;
+  }
+  return absl::NotFoundError(absl::StrCat("entry \"", entry_id, "\" not found or not authorized for this agent"));
+}
+
+}  // namespace
+
+grpc::Status SvidService::MintX509SVID(grpc::ServerContext* ctx, const svidv1::MintX509SVIDRequest* req,
+                                       svidv1::MintX509SVIDResponse* resp) {
+  auto caller = Authenticate(authn_, *ctx, kAllowLocal | kAllowAdmin, "MintX509SVID");
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (req->csr().empty()) return ToGrpc(absl::InvalidArgumentError("missing CSR"));
+  auto csr = crypto::CertificateRequest::FromDer(req->csr());
+  if (!csr.ok()) return ToGrpc(absl::InvalidArgumentError(absl::StrCat("invalid CSR: ", csr.status().message())));
+  if (csr->uri_sans().size() != 1) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("invalid CSR: exactly one URI SAN is required, found ", csr->uri_sans().size())));
+  }
+  auto id = spiffe::SpiffeId::FromString(csr->uri_sans()[0]);
+  if (!id.ok()) {
+    return ToGrpc(absl::InvalidArgumentError(absl::StrCat("invalid CSR: URI SAN: ", id.status().message())));
+  }
+  auto ttl = TtlFromRequest(req->ttl());
+  if (!ttl.ok()) return ToGrpc(ttl.status());
+  ca::X509SvidParams params(csr->spki_der(), *id);
+  params.ttl = *ttl;
+  params.dns_sans = csr->dns_sans();
+  auto minted = ca_->MintX509SvidDer(params);
+  if (!minted.ok()) return ToGrpc(minted.status());
+  FillX509Svid(*id, *minted, resp->mutable_svid());
+  spdlog::info("minted X509-SVID {} (serial {}) for {}", id->ToString(), crypto::HexEncode(minted->serial),
+               caller->Describe());
+  return grpc::Status::OK;
+}
+
+grpc::Status SvidService::MintJWTSVID(grpc::ServerContext* ctx, const svidv1::MintJWTSVIDRequest* req,
+                                      svidv1::MintJWTSVIDResponse* resp) {
+  auto caller = Authenticate(authn_, *ctx, kAllowLocal | kAllowAdmin, "MintJWTSVID");
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto id = SpiffeIdFromProto(req->id(), "SPIFFE ID");
+  if (!id.ok()) return ToGrpc(id.status());
+  auto ttl = TtlFromRequest(req->ttl());
+  if (!ttl.ok()) return ToGrpc(ttl.status());
+  ca::JwtSvidParams params(*id, {req->audience().begin(), req->audience().end()}, *ttl);
+  auto jwt = ca_->MintJwtSvid(params);
+  if (!jwt.ok()) return ToGrpc(jwt.status());
+  auto* svid = resp->mutable_svid();
+  svid->set_token(jwt->token);
+  *svid->mutable_id() = SpiffeIdToProto(*id);
+  svid->set_expires_at(absl::ToUnixSeconds(jwt->expires_at));
+  svid->set_issued_at(absl::ToUnixSeconds(jwt->issued_at));
+  spdlog::info("minted JWT-SVID {} for {}", id->ToString(), caller->Describe());
+  return grpc::Status::OK;
+}
+
+grpc::Status SvidService::BatchNewX509SVID(grpc::ServerContext* ctx, const svidv1::BatchNewX509SVIDRequest* req,
+                                           svidv1::BatchNewX509SVIDResponse* resp) {
+  auto caller = Authenticate(authn_, *ctx, kAllowAgent, "BatchNewX509SVID");
+  if (!caller.ok()) return ToGrpc(caller.status());
+  if (req->params_size() == 0) return ToGrpc(absl::InvalidArgumentError("missing parameters"));
+  if (req->params_size() > kMaxBatch) {
+    return ToGrpc(absl::InvalidArgumentError(absl::StrCat("too many parameters: ", req->params_size(),
+                                                          " (at most ", kMaxBatch, " per call)")));
+  }
+  std::map<std::string, EntryPtr> authorized;
+  for (const EntryPtr& e : index_->AuthorizedEntries(*caller->id)) authorized[e->id()] = e;
+  for (const auto& p : req->params()) {
+    auto* result = resp->add_results();
+    auto mint = [&]() -> absl::StatusOr<ca::MintedX509Svid> {
+      if (p.entry_id().empty()) return absl::InvalidArgumentError("missing entry ID");
+      auto it = authorized.find(p.entry_id());
+      if (it == authorized.end()) {
+        return absl::NotFoundError(
+            absl::StrCat("entry \"", p.entry_id(), "\" not found or not authorized for this agent"));
+      }
+      if (p.csr().empty()) return absl::InvalidArgumentError("missing CSR");
+      SIGIL_ASSIGN_OR_RETURN(auto csr, crypto::CertificateRequest::FromDer(p.csr()));
+      const auto& entry = *it->second;
+      SIGIL_ASSIGN_OR_RETURN(auto id, SpiffeIdFromProto(entry.spiffe_id(), "entry SPIFFE ID"));
+      ca::X509SvidParams params(csr.spki_der(), id);
+      params.ttl = absl::Seconds(entry.x509_svid_ttl());
+      params.dns_sans.assign(entry.dns_names().begin(), entry.dns_names().end());
+      return ca_->MintX509SvidDer(params);
+    };
+    auto chain = mint();
+    *result->mutable_status() = StatusToProto(chain.status());
+    if (chain.ok()) {
+      const auto& entry = *authorized[p.entry_id()];
+      FillX509Svid(SpiffeIdFromProto(entry.spiffe_id(), "").value(), *chain, result->mutable_svid());
+      result->mutable_svid()->set_hint(entry.hint());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SvidService::NewJWTSVID(grpc::ServerContext* ctx, const svidv1::NewJWTSVIDRequest* req,
+                                     svidv1::NewJWTSVIDResponse* resp) {
+  auto caller = Authenticate(authn_, *ctx, kAllowAgent, "NewJWTSVID");
+  if (!caller.ok()) return ToGrpc(caller.status());
+  auto entry = AuthorizedEntry(index_, *caller, req->entry_id());
+  if (!entry.ok()) return ToGrpc(entry.status());
+  auto id = SpiffeIdFromProto((*entry)->spiffe_id(), "entry SPIFFE ID");
+  if (!id.ok()) return ToGrpc(id.status());
+  ca::JwtSvidParams params(*id, {req->audience().begin(), req->audience().end()},
+                           absl::Seconds((*entry)->jwt_svid_ttl()));
+  auto jwt = ca_->MintJwtSvid(params);
+  if (!jwt.ok()) return ToGrpc(jwt.status());
+  auto* svid = resp->mutable_svid();
+  svid->set_token(jwt->token);
+  *svid->mutable_id() = SpiffeIdToProto(*id);
+  svid->set_expires_at(absl::ToUnixSeconds(jwt->expires_at));
+  svid->set_issued_at(absl::ToUnixSeconds(jwt->issued_at));
+  svid->set_hint((*entry)->hint());
+  return grpc::Status::OK;
+}
+
+}  // namespace sigil::server::api

@@ -1,0 +1,134 @@
+#include "server/cli/cli_util.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "spiffe/id.h"
+
+namespace sigil::server::cli {
+
+namespace types = ::spire::api::types;
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view s) {
+  std::string lower = absl::AsciiStrToLower(s);
+  if (lower == "json") return OutputFormat::kJson;
+  if (lower == "pretty" || lower == "prettyprint") return OutputFormat::kPretty;
+  return absl::InvalidArgumentError(absl::StrCat("unknown format option: ", GoQuote(s)));
+}
+
+std::string ProtoToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  // Serializing a well-formed in-memory message cannot fail.
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string GoTimeUtc(int64_t unix_seconds) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S +0000 UTC", absl::FromUnixSeconds(unix_seconds),
+                          absl::UTCTimeZone());
+}
+
+std::string GrpcCodeName(int code) {
+  static const char* const kNames[] = {
+      "OK",       "Canceled",        "Unknown",       "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",   "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",      "Unimplemented", "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  if (code >= 0 && code < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
+    return kNames[code];
+  }
+  return absl::StrCat("Code(", code, ")");
+}
+
+std::string Pluralize(int64_t n, absl::string_view singular, absl::string_view plural) {
+  return absl::StrCat(n, " ", n == 1 ? singular : plural);
+}
+
+std::string IdToString(const types::SPIFFEID& id) {
+  if (id.trust_domain().empty() && id.path().empty()) return "";
+  return absl::StrCat("spiffe://", id.trust_domain(), id.path());
+}
+
+absl::StatusOr<types::SPIFFEID> ParseSpiffeIdArg(absl::string_view what,
+                                                 absl::string_view value) {
+  absl::StatusOr<spiffe::SpiffeId> id = spiffe::SpiffeId::FromString(value);
+  if (!id.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", GoQuote(value),
+                                                   " is not a valid SPIFFE ID: ",
+                                                   id.status().message()));
+  }
+  types::SPIFFEID out;
+  out.set_trust_domain(id->trust_domain().name());
+  out.set_path(id->path());
+  return out;
+}
+
+absl::StatusOr<std::string> ParseTrustDomainArg(absl::string_view value) {
+  if (absl::StrContains(value, ":/")) {
+    absl::StatusOr<spiffe::SpiffeId> id = spiffe::SpiffeId::FromString(value);
+    if (!id.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "trust domain ", GoQuote(value), " is not valid: ", id.status().message()));
+    }
+    if (!id->path().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          GoQuote(value), " is not a trust domain: a trust domain ID has no path"));
+    }
+    return id->trust_domain().name();
+  }
+  absl::StatusOr<spiffe::TrustDomain> td = spiffe::TrustDomain::FromString(value);
+  if (!td.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("trust domain ", GoQuote(value),
+                                                   " is not valid: ", td.status().message()));
+  }
+  return td->name();
+}
+
+absl::StatusOr<types::Selector> ParseSelectorArg(absl::string_view s) {
+  size_t colon = s.find(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("selector ", GoQuote(s), " must be formatted as type:value"));
+  }
+  types::Selector out;
+  out.set_type(std::string(s.substr(0, colon)));
+  out.set_value(std::string(s.substr(colon + 1)));
+  return out;
+}
+
+void PrintEntry(const types::Entry& e, std::ostream& out) {
+  out << "Entry ID         : " << (e.id().empty() ? "(none)" : e.id()) << "\n";
+  out << "SPIFFE ID        : " << IdToString(e.spiffe_id()) << "\n";
+  out << "Parent ID        : " << IdToString(e.parent_id()) << "\n";
+  out << "Revision         : " << e.revision_number() << "\n";
+  if (e.downstream()) out << "Downstream       : true\n";
+  if (e.x509_svid_ttl() == 0) {
+    out << "X509-SVID TTL    : default\n";
+  } else {
+    out << "X509-SVID TTL    : " << e.x509_svid_ttl() << "\n";
+  }
+  if (e.jwt_svid_ttl() == 0) {
+    out << "JWT-SVID TTL     : default\n";
+  } else {
+    out << "JWT-SVID TTL     : " << e.jwt_svid_ttl() << "\n";
+  }
+  if (e.expires_at() != 0) out << "Expiration time  : " << GoTimeUtc(e.expires_at()) << "\n";
+  for (const types::Selector& s : e.selectors()) {
+    out << "Selector         : " << s.type() << ":" << s.value() << "\n";
+  }
+  for (const std::string& td : e.federates_with()) out << "FederatesWith    : " << td << "\n";
+  for (const std::string& dns : e.dns_names()) out << "DNS name         : " << dns << "\n";
+  // Rare attributes are shown only when set, to keep the listing short.
+  if (e.admin()) out << "Admin            : true\n";
+  if (e.store_svid()) out << "StoreSvid        : true\n";
+  if (!e.hint().empty()) out << "Hint             : " << e.hint() << "\n";
+  out << "\n";
+}
+
+}  // namespace sigil::server::cli
