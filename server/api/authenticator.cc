@@ -11,15 +11,31 @@
 namespace sigil::server::api {
 namespace {
 
-// The PEM chain the peer presented, leaf first; empty without a certificate.
-std::string PeerChainPem(const grpc::ServerContext& ctx) {
+std::string Property(const grpc::AuthContext& auth, const char* name) {
+  auto values = auth.FindPropertyValues(name);
+  return values.empty() ? "" : std::string(values.front().data(), values.front().size());
+}
+
+// The certificates the peer presented, leaf first; empty without a
+// certificate. gRPC reports the leaf on its own and the chain in the order
+// the TLS stack kept it, so the leaf is put first explicitly.
+absl::StatusOr<std::vector<crypto::Certificate>> PeerChain(const grpc::ServerContext& ctx) {
   auto auth = ctx.auth_context();
-  if (auth == nullptr) return "";
-  for (const char* prop : {"x509_pem_cert_chain", "x509_pem_cert"}) {
-    auto values = auth->FindPropertyValues(prop);
-    if (!values.empty()) return std::string(values.front().data(), values.front().size());
+  if (auth == nullptr) return std::vector<crypto::Certificate>{};
+  std::string leaf_pem = Property(*auth, "x509_pem_cert");
+  if (leaf_pem.empty()) return std::vector<crypto::Certificate>{};
+  auto leaf = crypto::Certificate::ParsePemChain(leaf_pem);
+  if (!leaf.ok()) return leaf.status();
+  std::vector<crypto::Certificate> chain = {leaf->front()};
+  std::string chain_pem = Property(*auth, "x509_pem_cert_chain");
+  if (!chain_pem.empty()) {
+    auto rest = crypto::Certificate::ParsePemChain(chain_pem);
+    if (!rest.ok()) return rest.status();
+    for (auto& c : *rest) {
+      if (c.der() != chain.front().der()) chain.push_back(std::move(c));
+    }
   }
-  return "";
+  return chain;
 }
 
 }  // namespace
@@ -30,13 +46,12 @@ absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerConte
     caller.local = true;
     return caller;
   }
-  std::string pem = PeerChainPem(ctx);
-  if (pem.empty()) return caller;
-  auto chain = crypto::Certificate::ParsePemChain(pem);
+  auto chain = PeerChain(ctx);
   if (!chain.ok()) {
     spdlog::debug("caller {} presented an unparsable certificate: {}", ctx.peer(), chain.status().ToString());
     return caller;
   }
+  if (chain->empty()) return caller;
   spiffe::BundleSet bundles;
   bundles.Add(ca_->LocalBundle());
   auto id = spiffe::Verify(*chain, bundles, clock_->Now());
