@@ -64,7 +64,7 @@ std::vector<char*> CArgs(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-RunResult Run(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& input) {
+RunResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& input) {
   int out_pipe[2], err_pipe[2], in_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) {
     std::abort();

@@ -29,7 +29,7 @@ struct RunResult {
 
 // Runs `argv` to completion (stdin from /dev/null or `input`), capturing
 // stdout and stderr; kills it after `timeout`.
-RunResult Run(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(60),
+RunResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(60),
               const std::string& input = "");
 
 // A long-running child process whose stdout+stderr go to `log_path`.
