@@ -38,7 +38,59 @@ absl::StatusOr<std::vector<crypto::Certificate>> PeerChain(const grpc::ServerCon
   return chain;
 }
 
+constexpr size_t kMaxCachedPeers = 10000;
+
 }  // namespace
+
+std::optional<ServerAuthenticator::VerifiedPeer> ServerAuthenticator::VerifyPeer(const grpc::ServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) return std::nullopt;
+  std::string key = Property(*auth, "x509_pem_cert");
+  if (key.empty()) return std::nullopt;
+  key += Property(*auth, "x509_pem_cert_chain");
+
+  spiffe::Bundle bundle = ca_->LocalBundle();
+  std::vector<std::string> roots;
+  roots.reserve(bundle.x509_authorities().size());
+  for (const auto& c : bundle.x509_authorities()) roots.push_back(c.der());
+  const absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&cache_mu_);
+    if (roots != cache_roots_) {
+      cache_.clear();
+      cache_roots_ = roots;
+    }
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      if (now >= it->second.not_before && now < it->second.not_after) return it->second;
+      cache_.erase(it);
+    }
+  }
+
+  auto chain = PeerChain(ctx);
+  if (!chain.ok() || chain->empty()) {
+    if (!chain.ok()) {
+      spdlog::debug("caller {} presented an unparsable certificate: {}", ctx.peer(), chain.status().ToString());
+    }
+    return std::nullopt;
+  }
+  spiffe::BundleSet bundles;
+  bundles.Add(std::move(bundle));
+  auto id = spiffe::Verify(*chain, bundles, now);
+  if (!id.ok()) {
+    spdlog::debug("caller {} presented an X509-SVID that does not verify: {}", ctx.peer(), id.status().ToString());
+    return std::nullopt;
+  }
+  const crypto::Certificate& leaf = chain->front();
+  VerifiedPeer peer{*id, leaf.serial_decimal(), leaf.serial_hex(), leaf.not_before(), leaf.not_after()};
+  absl::MutexLock lock(&cache_mu_);
+  if (roots == cache_roots_) {
+    // Bounded: a flood of distinct certificates only costs re-verification.
+    if (cache_.size() >= kMaxCachedPeers) cache_.clear();
+    cache_.insert_or_assign(std::move(key), peer);
+  }
+  return peer;
+}
 
 absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerContext& ctx) {
   Caller caller;
@@ -46,35 +98,24 @@ absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerConte
     caller.local = true;
     return caller;
   }
-  auto chain = PeerChain(ctx);
-  if (!chain.ok()) {
-    spdlog::debug("caller {} presented an unparsable certificate: {}", ctx.peer(), chain.status().ToString());
-    return caller;
-  }
-  if (chain->empty()) return caller;
-  spiffe::BundleSet bundles;
-  bundles.Add(ca_->LocalBundle());
-  auto id = spiffe::Verify(*chain, bundles, clock_->Now());
-  if (!id.ok()) {
-    spdlog::debug("caller {} presented an X509-SVID that does not verify: {}", ctx.peer(),
-                  id.status().ToString());
-    return caller;
-  }
-  caller.id = *id;
-  caller.serial_hex = chain->front().serial_hex();
-  if (absl::StartsWith(id->path(), "/spire/agent/")) {
-    absl::Status s = CheckAgent(*id, chain->front());
+  std::optional<VerifiedPeer> peer = VerifyPeer(ctx);
+  if (!peer.has_value()) return caller;
+  caller.id = peer->id;
+  caller.serial_hex = peer->serial_hex;
+  if (absl::StartsWith(peer->id.path(), "/spire/agent/")) {
+    absl::Status s = CheckAgent(peer->id, peer->serial_decimal, peer->not_after);
     if (!s.ok()) return s;
     caller.agent = true;
   }
-  for (const EntryPtr& e : index_->EntriesBySpiffeId(id->ToString())) {
+  for (const EntryPtr& e : index_->EntriesBySpiffeId(peer->id.ToString())) {
     if (e->admin()) caller.admin = true;
     if (e->downstream()) caller.downstream = true;
   }
   return caller;
 }
 
-absl::Status ServerAuthenticator::CheckAgent(const spiffe::SpiffeId& id, const crypto::Certificate& leaf) {
+absl::Status ServerAuthenticator::CheckAgent(const spiffe::SpiffeId& id, const std::string& serial,
+                                             absl::Time not_after) {
   auto stored = store_->GetAgent(id.ToString());
   if (absl::IsNotFound(stored.status())) {
     return absl::PermissionDeniedError(
@@ -85,11 +126,10 @@ absl::Status ServerAuthenticator::CheckAgent(const spiffe::SpiffeId& id, const c
   if (agent.banned()) {
     return absl::PermissionDeniedError(absl::StrCat("agent ", id.ToString(), " is banned"));
   }
-  std::string serial = leaf.serial_decimal();
   if (serial == agent.x509svid_serial_number()) return absl::OkStatus();
   if (!serial.empty() && serial == stored->record.new_x509svid_serial_number()) {
     // First use of a renewed SVID: it becomes the agent's only valid one.
-    int64_t expires = absl::ToUnixSeconds(leaf.not_after());
+    int64_t expires = absl::ToUnixSeconds(not_after);
     auto promoted = store_->ModifyAgent(id.ToString(), [&](AgentRecord* r) {
       if (r->new_x509svid_serial_number() != serial && r->agent().x509svid_serial_number() != serial) {
         return absl::PermissionDeniedError("agent SVID is no longer active");
