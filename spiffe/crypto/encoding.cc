@@ -1,5 +1,7 @@
 #include "spiffe/crypto/encoding.h"
 
+#include <cstdlib>
+
 #include <cstdint>
 
 #include <openssl/bn.h>
@@ -114,10 +116,36 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
   return out;
 }
 
+std::string Sha1(absl::string_view data) {
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1(Bytes(data), data.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof(md));
+}
+
 std::string Sha256(absl::string_view data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(Bytes(data), data.size(), md);
   return std::string(reinterpret_cast<char*>(md), sizeof(md));
+}
+
+Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) {
+  // Allocation failure here leaves no way to hash anything at all.
+  if (ctx_ == nullptr || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
+    std::abort();
+  }
+}
+
+Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256Hasher::Update(absl::string_view data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+}
+
+std::string Sha256Hasher::Finish() {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  return std::string(reinterpret_cast<char*>(md), len);
 }
 
 std::string Sha384(absl::string_view data) {

@@ -21,7 +21,27 @@ absl::StatusOr<std::string> Base64UrlDecode(absl::string_view text);
 std::string Base64Encode(absl::string_view data);
 absl::StatusOr<std::string> Base64Decode(absl::string_view text);
 
+// SHA-1, for certificate fingerprints only (SPIRE names x509pop agents and
+// CAs by them); never for signatures.
+std::string Sha1(absl::string_view data);
 std::string Sha256(absl::string_view data);
+
+// Incremental SHA-256 for data that should not be held in memory at once
+// (hashing a workload's binary). Not thread-safe; one hasher per digest.
+class Sha256Hasher {
+ public:
+  Sha256Hasher();
+  ~Sha256Hasher();
+  Sha256Hasher(const Sha256Hasher&) = delete;
+  Sha256Hasher& operator=(const Sha256Hasher&) = delete;
+  void Update(absl::string_view data);
+  // The digest of everything given to Update; the hasher is spent after.
+  std::string Finish();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+
 std::string Sha384(absl::string_view data);
 std::string Sha512(absl::string_view data);
 std::string HexEncode(absl::string_view data);

@@ -106,6 +106,21 @@ TEST(Base64Decode, RefusesMalformedInput) {
 }
 
 // FIPS 180-2 "abc" vectors.
+TEST(Sha1, KnownVector) {
+  EXPECT_EQ(HexEncode(Sha1("abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(HexEncode(Sha1("")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+}
+
+TEST(Sha256Hasher, MatchesOneShotAcrossChunks) {
+  std::string data(200000, 'x');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  Sha256Hasher h;
+  for (size_t off = 0; off < data.size(); off += 65536) h.Update(absl::string_view(data).substr(off, 65536));
+  EXPECT_EQ(h.Finish(), Sha256(data));
+  Sha256Hasher empty;
+  EXPECT_EQ(HexEncode(empty.Finish()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 TEST(Sha2, KnownVectors) {
   EXPECT_EQ(HexEncode(Sha256("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -34,6 +34,9 @@ struct SchemeInfo {
   KeyAlgorithm algorithm;
   const EVP_MD* md;
   bool pss;
+  // PSS salt length for signing and verifying (RSA_PSS_SALTLEN_*).
+  int sign_salt = RSA_PSS_SALTLEN_DIGEST;
+  int verify_salt = RSA_PSS_SALTLEN_DIGEST;
 };
 
 SchemeInfo InfoFor(SignatureScheme scheme) {
@@ -56,17 +59,20 @@ SchemeInfo InfoFor(SignatureScheme scheme) {
       return {KeyAlgorithm::kRsa, EVP_sha384(), true};
     case SignatureScheme::kRsaPssSha512:
       return {KeyAlgorithm::kRsa, EVP_sha512(), true};
+    case SignatureScheme::kRsaPssSha256AnySalt:
+      return {KeyAlgorithm::kRsa, EVP_sha256(), true, RSA_PSS_SALTLEN_MAX, RSA_PSS_SALTLEN_AUTO};
   }
   return {KeyAlgorithm::kOther, nullptr, false};
 }
 
-// Sets RSA padding on a sign/verify context: PKCS#1 v1.5 or PSS with a salt
-// as long as the digest (RFC 7518 §3.5; also what TLS 1.3 uses).
-bool ConfigurePadding(EVP_PKEY_CTX* pctx, const SchemeInfo& info) {
+// Sets RSA padding on a sign/verify context: PKCS#1 v1.5, or PSS with the
+// scheme's salt length (as long as the digest by default: RFC 7518 §3.5,
+// also what TLS 1.3 uses).
+bool ConfigurePadding(EVP_PKEY_CTX* pctx, const SchemeInfo& info, bool signing) {
   if (info.algorithm != KeyAlgorithm::kRsa) return true;
   if (!info.pss) return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) > 0;
   return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0 &&
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, signing ? info.sign_salt : info.verify_salt) > 0 &&
          EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, info.md) > 0;
 }
 
@@ -239,7 +245,7 @@ absl::Status PublicKey::Verify(SignatureScheme scheme, absl::string_view data,
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), &pctx, info.md, nullptr, key_.get()) != 1 ||
-      !ConfigurePadding(pctx, info)) {
+      !ConfigurePadding(pctx, info, /*signing=*/false)) {
     internal::DrainOpenSslErrors();
     return absl::InternalError("signature verification could not be set up");
   }
@@ -386,7 +392,7 @@ absl::StatusOr<std::string> PrivateKey::Sign(SignatureScheme scheme,
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), &pctx, info.md, nullptr, key_.get()) != 1 ||
-      !ConfigurePadding(pctx, info)) {
+      !ConfigurePadding(pctx, info, /*signing=*/true)) {
     return absl::InternalError(internal::WithOpenSslErrors("signing setup failed"));
   }
   std::string sig(static_cast<size_t>(EVP_PKEY_get_size(key_.get())), '\0');

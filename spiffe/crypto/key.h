@@ -37,6 +37,9 @@ enum class SignatureScheme {
   kRsaPssSha256,  // salt length = digest length (RFC 7518 §3.5)
   kRsaPssSha384,
   kRsaPssSha512,
+  // PSS as Go's crypto/rsa does without options (SPIRE's x509pop): signs
+  // with the longest salt the key allows, verifies any salt length.
+  kRsaPssSha256AnySalt,
 };
 
 enum class KeyAlgorithm { kEc, kRsa, kOther };

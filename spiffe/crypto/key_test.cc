@@ -265,6 +265,30 @@ INSTANTIATE_TEST_SUITE_P(
                       SchemeCase{SignatureScheme::kRsaPssSha384, KeyType::kRsa2048, "SHA384", true},
                       SchemeCase{SignatureScheme::kRsaPssSha512, KeyType::kRsa2048, "SHA512", true}));
 
+// Go's crypto/rsa without options (what SPIRE's x509pop uses): the longest
+// salt when signing, any salt when verifying.
+TEST(Signature, PssAnySaltSignsWithTheLongestSaltAndVerifiesAnySalt) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(KeyType::kRsa2048));
+  ASSERT_OK_AND_ASSIGN(std::string sig, key.Sign(SignatureScheme::kRsaPssSha256AnySalt, "m"));
+  EXPECT_OK(key.public_key().Verify(SignatureScheme::kRsaPssSha256AnySalt, "m", sig));
+  // Not a digest-length salt: the strict JOSE scheme refuses it...
+  EXPECT_STATUS(key.public_key().Verify(SignatureScheme::kRsaPssSha256, "m", sig),
+                StatusCode::kInvalidArgument, "signature verification failed");
+  // ...and OpenSSL finds the maximal salt (256 - 32 - 2 bytes for RSA-2048).
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_PKEY_CTX* pctx = nullptr;
+  ASSERT_EQ(EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), nullptr, key.public_key().get()), 1);
+  ASSERT_GT(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 0);
+  ASSERT_GT(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 222), 0);
+  EXPECT_EQ(EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                             reinterpret_cast<const unsigned char*>("m"), 1),
+            1);
+  EVP_MD_CTX_free(ctx);
+  // A digest-length salt verifies under AnySalt too.
+  ASSERT_OK_AND_ASSIGN(std::string short_salt, key.Sign(SignatureScheme::kRsaPssSha256, "m"));
+  EXPECT_OK(key.public_key().Verify(SignatureScheme::kRsaPssSha256AnySalt, "m", short_salt));
+}
+
 TEST(Signature, PssAndPkcs1AreNotInterchangeable) {
   ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(KeyType::kRsa2048));
   ASSERT_OK_AND_ASSIGN(std::string pss, key.Sign(SignatureScheme::kRsaPssSha256, "m"));
