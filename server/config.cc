@@ -161,8 +161,16 @@ absl::StatusOr<ServerSettings> ResolveServerSettings(const config::ServerConfig&
   } else if (p.keymanager().has_disk() && !p.keymanager().disk().plugin_data().keys_path().empty()) {
     out.keys_path = p.keymanager().disk().plugin_data().keys_path();
   }
-  if (p.nodeattestor().ByteSizeLong() > 0) {
+  if (p.nodeattestor().ByteSizeLong() > 0 || p.has_nodeattestor()) {
     out.join_token_enabled = p.nodeattestor().has_join_token();
+  }
+  if (p.nodeattestor().has_x509pop()) {
+    const auto& x = p.nodeattestor().x509pop().plugin_data();
+    if (x.ca_bundle_path().empty() == (x.ca_bundle_paths_size() == 0)) {
+      errors.push_back(
+          "plugins.NodeAttestor.x509pop.plugin_data: set exactly one of ca_bundle_path, ca_bundle_paths");
+    }
+    out.x509pop = x;
   }
   if (p.upstreamauthority().has_disk()) {
     const auto& d = p.upstreamauthority().disk().plugin_data();

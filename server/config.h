@@ -56,6 +56,8 @@ struct ServerSettings {
   std::string datastore_path;  // RocksDB directory
   std::optional<UpstreamDiskSettings> upstream_disk;
   bool join_token_enabled = true;
+  // plugins.NodeAttestor.x509pop, when configured.
+  std::optional<config::X509PopServerData> x509pop;
 
   explicit ServerSettings(spiffe::TrustDomain td) : trust_domain(td), ca(td) {}
 };

@@ -146,6 +146,35 @@ plugins:
   EXPECT_NE(s.status().message().find("exactly one of memory, disk"), std::string::npos);
 }
 
+TEST(ServerConfig, X509PopAloneDisablesJoinTokens) {
+  auto s = Resolve(R"(
+server: {trust_domain: example.org}
+plugins:
+  NodeAttestor:
+    x509pop:
+      plugin_data:
+        ca_bundle_path: /etc/sigil/node-ca.pem
+        agent_path_template: "/x509pop/{{ .Subject.CommonName }}"
+)");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->join_token_enabled);
+  ASSERT_TRUE(s->x509pop.has_value());
+  EXPECT_EQ(s->x509pop->ca_bundle_path(), "/etc/sigil/node-ca.pem");
+}
+
+TEST(ServerConfig, X509PopNeedsExactlyOneBundleKey) {
+  auto s = Resolve(R"(
+server: {trust_domain: example.org}
+plugins:
+  NodeAttestor:
+    join_token: {}
+    x509pop:
+      plugin_data: {}
+)");
+  ASSERT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("exactly one of ca_bundle_path, ca_bundle_paths"), std::string::npos);
+}
+
 TEST(ServerConfig, MissingConfigFileIsNotFound) {
   ServerFlags flags;
   flags.config_path = "/nonexistent/server.yaml";

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "attestors/node/join_token/server.h"
+#include "attestors/node/x509pop/server.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "server/api/agent/service.h"
@@ -159,6 +160,14 @@ absl::Status Server::Init() {
   if (settings_.join_token_enabled) {
     attestors.push_back(
         std::make_unique<attestors::node::join_token::JoinTokenServerAttestor>(td, token_adapter_.get()));
+  }
+  if (settings_.x509pop.has_value()) {
+    attestors::node::x509pop::ServerConfig x;
+    x.ca_bundle_path = settings_.x509pop->ca_bundle_path();
+    x.ca_bundle_paths.assign(settings_.x509pop->ca_bundle_paths().begin(), settings_.x509pop->ca_bundle_paths().end());
+    x.agent_path_template = settings_.x509pop->agent_path_template();
+    SIGIL_ASSIGN_OR_RETURN(auto x509pop, attestors::node::x509pop::X509PopServerAttestor::Create(td, x, clock_));
+    attestors.push_back(std::move(x509pop));
   }
   SIGIL_ASSIGN_OR_RETURN(attestors_, attestors::node::ServerAttestorRegistry::Create(std::move(attestors)));
   attestation_ = std::make_unique<NodeAttestation>(store_.get(), ca_.get(), attestors_.get(),

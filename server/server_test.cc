@@ -4,6 +4,9 @@
 
 #include "server/server.h"
 
+#include "attestors/node/x509pop/agent.h"
+#include "common/file_util.h"
+
 #include <grpcpp/create_channel.h>
 
 #include <thread>
@@ -54,6 +57,11 @@ class ServerTest : public ::testing::Test {
     settings.datastore_path = dir_ + "/data/datastore";
     settings.keys_path = dir_ + "/data/keys.json";
     settings.socket_path = dir_ + "/admin/api.sock";
+    if (!x509pop_ca_path_.empty()) {
+      config::X509PopServerData x;
+      x.set_ca_bundle_path(x509pop_ca_path_);
+      settings.x509pop = x;
+    }
     auto server = Server::Start(settings, RealClock::Get());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -111,6 +119,35 @@ class ServerTest : public ::testing::Test {
     std::string agent_id;
   };
 
+  // AttestAgent driven by an agent-side attestor, answering challenges.
+  Attested AttestWith(attestors::node::AgentAttestor& agent) {
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+    auto stub = agentv1::Agent::NewStub(Tcp());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto stream = stub->AttestAgent(&ctx);
+    agentv1::AttestAgentRequest req;
+    req.mutable_params()->mutable_data()->set_type(agent.name());
+    req.mutable_params()->mutable_data()->set_payload(agent.Payload().value());
+    req.mutable_params()->mutable_params()->set_csr(crypto::CreateCsrDer(key, {}, {}).value());
+    stream->Write(req);
+    Attested out;
+    agentv1::AttestAgentResponse resp;
+    while (stream->Read(&resp)) {
+      if (resp.has_result()) {
+        out.agent_id = absl::StrCat("spiffe://", resp.result().svid().id().trust_domain(),
+                                    resp.result().svid().id().path());
+        break;
+      }
+      agentv1::AttestAgentRequest answer;
+      answer.set_challenge_response(agent.Answer(resp.challenge()).value());
+      stream->Write(answer);
+    }
+    stream->WritesDone();
+    out.status = stream->Finish();
+    return out;
+  }
+
   Attested Attest(const std::string& type, const std::string& payload, bool with_csr = true) {
     auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
     auto stub = agentv1::Agent::NewStub(Tcp());
@@ -156,6 +193,7 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::string x509pop_ca_path_;
   std::unique_ptr<Server> server_;
   std::string target_;
 };
@@ -227,6 +265,67 @@ TEST_F(ServerTest, JoinTokenAttestationAndItsRefusals) {
   Attested no_csr = Attest("join_token", CreateToken(), /*with_csr=*/false);
   EXPECT_EQ(no_csr.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(no_csr.status.error_message(), HasSubstr("missing CSR"));
+}
+
+// A node PKI the test owns: a CA, and node certificates from it or from an
+// unrelated CA.
+crypto::Certificate NodeCa(const crypto::PrivateKey& ca_key) {
+  crypto::CertificateTemplate t;
+  t.serial = crypto::RandomSerial();
+  t.subject = {{crypto::NameAttribute::kCommonName, "node ca"}};
+  t.not_before = absl::Now() - absl::Minutes(1);
+  t.not_after = absl::Now() + absl::Hours(1);
+  t.is_ca = true;
+  t.key_usage = crypto::kKeyUsageKeyCertSign | crypto::kKeyUsageCrlSign;
+  return crypto::SelfSign(t, ca_key).value();
+}
+
+struct NodePki {
+  crypto::PrivateKey ca_key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  crypto::Certificate ca = NodeCa(ca_key);
+  // Writes a node key + certificate into `dir` and returns the agent config.
+  attestors::node::x509pop::AgentConfig Node(const std::string& dir, const std::string& cn) {
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+    crypto::CertificateTemplate t;
+    t.serial = crypto::RandomSerial();
+    t.subject = {{crypto::NameAttribute::kCommonName, cn}};
+    t.not_before = absl::Now() - absl::Minutes(1);
+    t.not_after = absl::Now() + absl::Hours(1);
+    t.key_usage = crypto::kKeyUsageDigitalSignature;
+    auto cert = crypto::CertificateIssuer::Create(ca, ca_key).value()->Issue(t, key.public_key().spki_der()).value();
+    attestors::node::x509pop::AgentConfig c;
+    c.private_key_path = dir + "/" + cn + ".key";
+    c.certificate_path = dir + "/" + cn + ".pem";
+    EXPECT_TRUE(WriteFileAtomic(c.private_key_path, key.ToPkcs8Pem(), 0600).ok());
+    EXPECT_TRUE(WriteFileAtomic(c.certificate_path, cert.ToPem(), 0644).ok());
+    return c;
+  }
+};
+
+TEST_F(ServerTest, X509PopAttestationThroughTheStreamAndItsRefusals) {
+  NodePki trusted, untrusted;
+  x509pop_ca_path_ = dir_ + "/node-ca.pem";
+  ASSERT_TRUE(WriteFileAtomic(x509pop_ca_path_, trusted.ca.ToPem(), 0644).ok());
+  server_.reset();
+  Start();
+
+  auto agent = attestors::node::x509pop::X509PopAgentAttestor::Create(trusted.Node(dir_, "node-1")).value();
+  Attested a = AttestWith(*agent);
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  EXPECT_THAT(a.agent_id, ::testing::StartsWith("spiffe://example.org/spire/agent/x509pop/"));
+  auto stored = server_->store()->GetAgent(a.agent_id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(stored->record.agent().can_reattest());
+  bool has_cn = false;
+  for (const auto& s : stored->record.agent().selectors()) has_cn |= s.value() == "subject:cn:node-1";
+  EXPECT_TRUE(has_cn);
+  // The evidence is reusable: the same node attests again.
+  EXPECT_TRUE(AttestWith(*agent).status.ok());
+
+  auto stranger = attestors::node::x509pop::X509PopAgentAttestor::Create(untrusted.Node(dir_, "node-2")).value();
+  Attested refused = AttestWith(*stranger);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("nodeattestor(x509pop)"));
 }
 
 TEST_F(ServerTest, AgentGetsSvidsOnlyForItsOwnEntries) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "google/protobuf/empty.pb.h"
 #include "server/cli/command.h"
@@ -112,7 +113,8 @@ absl::Status BuildAgentFilter(const AgentFilterFlags& x, Filter* filter) {
 void PrintAgent(const types::Agent& agent, std::ostream& out) {
   out << "SPIFFE ID         : " << IdToString(agent.id()) << "\n";
   out << "Attestation type  : " << agent.attestation_type() << "\n";
-  out << "Expiration time   : " << GoTimeUtc(agent.x509svid_expires_at()) << "\n";
+  out << "Expiration time   : " << GoTimeUtc(absl::FromUnixSeconds(agent.x509svid_expires_at()))
+      << "\n";
   // A banned agent has no current SVID serial number.
   if (agent.banned()) {
     out << "Banned            : true\n";

@@ -1,12 +1,10 @@
 #include "server/cli/cli.h"
 
-#include <algorithm>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "server/cli/command.h"
 
@@ -15,8 +13,8 @@ namespace {
 
 std::vector<CommandSpec> BuildCommands() {
   std::vector<CommandSpec> specs = {
-      {"healthcheck", "Determines server health status", NewHealthcheckCommand,
-       "Server is unhealthy: "},
+      {"healthcheck", "Determines server health status",
+       ::sigil::cli::NewHealthcheckCommand<CommandContext>, "Server is unhealthy: "},
       {"token generate", "Generates a join token", NewTokenGenerateCommand},
       {"entry create", "Creates registration entries", NewEntryCreateCommand},
       {"entry update", "Updates registration entries", NewEntryUpdateCommand},
@@ -56,58 +54,24 @@ std::vector<CommandSpec> BuildCommands() {
     add("revoke", absl::StrCat("Revokes the previously active ", label,
                                " authority, removing it from the bundle"));
   }
-  std::sort(specs.begin(), specs.end(),
-            [](const CommandSpec& a, const CommandSpec& b) { return a.name < b.name; });
   return specs;
 }
 
-bool IsHelpArg(const std::string& arg) {
-  return arg == "-h" || arg == "-help" || arg == "--h" || arg == "--help";
-}
+// The top-level usage above the list of client commands.
+constexpr char kUsageHeader[] =
+    "Server commands:\n"
+    "    run                 Runs the server\n"
+    "    validate            Validates a server configuration file\n\n"
+    "Client commands (they talk to a running server over -socketPath):\n";
 
-// The command whose words begin `args`, preferring the longest name.
-const CommandSpec* FindCommand(const std::vector<std::string>& args, size_t* words) {
-  const CommandSpec* best = nullptr;
-  for (const CommandSpec& spec : ClientCommands()) {
-    std::vector<std::string> parts = absl::StrSplit(spec.name, ' ');
-    if (parts.size() > args.size()) continue;
-    if (!std::equal(parts.begin(), parts.end(), args.begin())) continue;
-    if (best == nullptr || parts.size() > *words) {
-      best = &spec;
-      *words = parts.size();
-    }
-  }
-  return best;
-}
-
-void PrintCommandList(std::ostream& err, const std::string& prefix) {
-  size_t width = 0;
-  for (const CommandSpec& spec : ClientCommands()) {
-    if (absl::StartsWith(spec.name, prefix)) width = std::max(width, spec.name.size());
-  }
-  for (const CommandSpec& spec : ClientCommands()) {
-    if (!absl::StartsWith(spec.name, prefix)) continue;
-    err << "    " << spec.name << std::string(width - spec.name.size() + 4, ' ') << spec.synopsis
-        << "\n";
-  }
-}
-
-void PrintUsage(std::ostream& err) {
-  err << "Usage: sigil-server <command> [<args>]\n\n"
-      << "Server commands:\n"
-      << "    run                 Runs the server\n"
-      << "    validate            Validates a server configuration file\n\n"
-      << "Client commands (they talk to a running server over -socketPath):\n";
-  PrintCommandList(err, "");
+// Every client command, sorted by name, for dispatch and usage text.
+const ::sigil::cli::CommandList<CommandSpec>& Commands() {
+  static const auto* const kCommands =
+      new ::sigil::cli::CommandList<CommandSpec>("sigil-server", kUsageHeader, BuildCommands());
+  return *kCommands;
 }
 
 }  // namespace
-
-const std::vector<CommandSpec>& ClientCommands() {
-  static const std::vector<CommandSpec>* const kCommands =
-      new std::vector<CommandSpec>(BuildCommands());
-  return *kCommands;
-}
 
 absl::StatusOr<std::string> ReadInput(const std::string& path, std::istream& in) {
   if (path.empty() || path == "-") {
@@ -125,72 +89,24 @@ absl::StatusOr<std::string> ReadInput(const std::string& path, std::istream& in)
 
 int RunCommandLine(const std::vector<std::string>& args, const CommandEnv& env) {
   std::ostream& err = *env.err;
-  if (args.empty()) {
-    PrintUsage(err);
-    return 1;
-  }
-  if (IsHelpArg(args[0]) || args[0] == "help") {
-    PrintUsage(err);
-    return 0;
-  }
   size_t words = 0;
-  const CommandSpec* spec = FindCommand(args, &words);
-  if (spec == nullptr) {
-    // "entry" alone, or "entry frobnicate": list what the group offers.
-    std::string group = args[0];
-    if (args.size() > 1 && args[0] == "localauthority" && (args[1] == "x509" || args[1] == "jwt")) {
-      group = absl::StrCat(args[0], " ", args[1]);
-    }
-    const size_t group_words = static_cast<size_t>(std::count(group.begin(), group.end(), ' ')) + 1;
-    bool is_group = std::any_of(
-        ClientCommands().begin(), ClientCommands().end(),
-        [&](const CommandSpec& s) { return absl::StartsWith(s.name, group + " "); });
-    if (is_group) {
-      bool asked_help = args.size() > group_words && IsHelpArg(args[group_words]);
-      if (args.size() > group_words && !asked_help) {
-        err << "Unknown command: " << group << " " << args[group_words] << "\n\n";
-      }
-      err << "Usage: sigil-server " << group << " <subcommand> [<args>]\n\nSubcommands:\n";
-      PrintCommandList(err, group + " ");
-      return asked_help ? 0 : 1;
-    }
-    err << "Unknown command: " << args[0] << "\n\n";
-    PrintUsage(err);
-    return 1;
-  }
+  const CommandSpec* found = Commands().Find(args, &words);
+  if (found == nullptr) return Commands().table().PrintUnresolved(args, err);
+  const CommandSpec& spec = *found;
 
-  std::unique_ptr<Command> command = spec->make();
-  FlagSet flags(spec->name);
+  std::unique_ptr<Command> command = spec.make();
+  FlagSet flags(spec.name);
   std::string socket_path;
   OutputFormat format = OutputFormat::kPretty;
   flags.String("socketPath", &socket_path, kDefaultSocketPath,
                "Path to the Sigil server API socket");
-  flags.Func("output", "Desired output format (pretty, json); default: pretty.", "",
-             [&format](const std::string& value) -> absl::Status {
-               absl::StatusOr<OutputFormat> parsed = ParseOutputFormat(value);
-               if (!parsed.ok()) {
-                 return absl::InvalidArgumentError(
-                     absl::StrCat("bad formatter flag: ", parsed.status().message()));
-               }
-               format = *parsed;
-               return absl::OkStatus();
-             });
+  ::sigil::cli::AddOutputFlag(flags, &format);
   command->AddFlags(flags);
 
   std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(words), args.end());
-  absl::Status parsed = flags.Parse(rest);
-  if (!parsed.ok()) {
-    err << parsed.message() << "\n" << flags.Usage();
-    return 1;
-  }
-  if (flags.help_requested()) {
-    err << spec->synopsis << "\n\n" << flags.Usage();
-    return 0;
-  }
-  if (!flags.args().empty()) {
-    err << "Error: unexpected argument " << GoQuote(flags.args().front())
-        << " (flags must be given as -name value)\n";
-    return 1;
+  if (std::optional<int> code =
+          ::sigil::cli::ParseCommandFlags(flags, rest, spec.synopsis, "Error: ", err)) {
+    return *code;
   }
   // As SPIRE does, an empty -socketPath means the default.
   if (socket_path.empty()) socket_path = kDefaultSocketPath;
@@ -199,7 +115,7 @@ int RunCommandLine(const std::vector<std::string>& args, const CommandEnv& env) 
   CommandContext ctx(env, format, &client);
   absl::Status status = command->Run(flags, ctx);
   if (!status.ok()) {
-    err << spec->error_prefix << status.message() << "\n";
+    err << spec.error_prefix << status.message() << "\n";
     return 1;
   }
   return 0;
@@ -222,12 +138,6 @@ int RunClientCommand(const std::vector<std::string>& args, std::ostream& out, st
   return RunClientCommand(args, std::cin, out, err);
 }
 
-bool IsClientCommand(const std::string& name) {
-  for (const CommandSpec& spec : ClientCommands()) {
-    std::string first = spec.name.substr(0, spec.name.find(' '));
-    if (first == name) return true;
-  }
-  return false;
-}
+bool IsClientCommand(const std::string& name) { return Commands().table().IsFirstWord(name); }
 
 }  // namespace sigil::server::cli

@@ -30,6 +30,7 @@ namespace sigil::server::cli {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -208,6 +209,19 @@ TEST_F(CliTest, StaleSocketSaysServerIsNotRunning) {
                                 ": connection refused"));
 }
 
+TEST_F(CliTest, SocketPathWithUriSpecialCharactersWorks) {
+  // gRPC reads its target as a URI: '%', '?', '#' and spaces in the path
+  // must reach the socket unchanged.
+  std::string odd_dir = TempPath("we ird%41?#");
+  ASSERT_EQ(symlink(server_.dir().c_str(), odd_dir.c_str()), 0);
+  entryv1::CountEntriesResponse resp;
+  resp.set_count(2);
+  server_.entry.count.Respond(resp);
+  Result r = RunRaw({"entry", "count", "-socketPath", odd_dir + "/api.sock"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "2 registration entries\n");
+}
+
 TEST_F(CliTest, RpcErrorIsPrintedLikeSpire) {
   server_.entry.count.Fail(grpc::StatusCode::PERMISSION_DENIED, "caller is not an admin");
   Result r = Run({"entry", "count"});
@@ -295,7 +309,7 @@ TEST_F(CliTest, TokenGenerateJsonPrintsTheApiResponse) {
   server_.agent.join_token.Respond(token);
   Result r = Run({"token", "generate", "-output", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "{\"value\":\"tok\",\"expires_at\":\"1767226200\"}\n");
+  EXPECT_EQ(r.out, "{\"expires_at\":\"1767226200\",\"value\":\"tok\"}\n");
 }
 
 TEST_F(CliTest, TokenGenerateRejectsBadInput) {
@@ -503,8 +517,10 @@ TEST_F(CliTest, EntryCreateJsonPrintsTheResponse) {
                   "-parentID", "spiffe://example.org/p", "-selector", "a:b"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, ProtoToJson(resp) + "\n");
-  EXPECT_THAT(r.out, StartsWith("{\"results\":[{\"status\":{\"code\":0,\"message\":\"OK\"},"
-                                "\"entry\":{\"id\":\"e-1\""));
+  // Keys sorted, as spire-server prints them: "entry" before "status".
+  EXPECT_THAT(r.out, StartsWith("{\"results\":[{\"entry\":{\"admin\":false,"));
+  EXPECT_THAT(r.out, HasSubstr(",\"id\":\"e-1\","));
+  EXPECT_THAT(r.out, EndsWith("},\"status\":{\"code\":0,\"message\":\"OK\"}}]}\n"));
 }
 
 TEST_F(CliTest, EntryUpdateValidatesEveryRequiredFlag) {
@@ -867,8 +883,9 @@ TEST_F(CliTest, BundleShowRejectsUnknownFormat) {
 TEST_F(CliTest, BundleShowJsonPrintsTheApiBundle) {
   Result r = Run({"bundle", "show", "-output", "json"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_THAT(r.out, StartsWith("{\"trust_domain\":\"example.org\",\"x509_authorities\":[{\"asn1\":\"" +
-                                crypto::Base64Encode(server_.ca().der()) + "\",\"tainted\":false}]"));
+  EXPECT_THAT(r.out, StartsWith("{\"jwt_authorities\":["));
+  EXPECT_THAT(r.out, EndsWith("\"trust_domain\":\"example.org\",\"x509_authorities\":[{\"asn1\":\"" +
+                              crypto::Base64Encode(server_.ca().der()) + "\",\"tainted\":false}]}\n"));
 }
 
 TEST_F(CliTest, BundleListPrintsEachFederatedBundleWithAHeader) {

@@ -1,50 +1,13 @@
 #include "server/cli/cli_util.h"
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "google/protobuf/util/json_util.h"
 #include "spiffe/id.h"
 
 namespace sigil::server::cli {
 
 namespace types = ::spire::api::types;
-
-absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view s) {
-  std::string lower = absl::AsciiStrToLower(s);
-  if (lower == "json") return OutputFormat::kJson;
-  if (lower == "pretty" || lower == "prettyprint") return OutputFormat::kPretty;
-  return absl::InvalidArgumentError(absl::StrCat("unknown format option: ", GoQuote(s)));
-}
-
-std::string ProtoToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  // Serializing a well-formed in-memory message cannot fail.
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
-
-std::string GoTimeUtc(int64_t unix_seconds) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S +0000 UTC", absl::FromUnixSeconds(unix_seconds),
-                          absl::UTCTimeZone());
-}
-
-std::string GrpcCodeName(int code) {
-  static const char* const kNames[] = {
-      "OK",       "Canceled",        "Unknown",       "InvalidArgument",   "DeadlineExceeded",
-      "NotFound", "AlreadyExists",   "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-      "Aborted",  "OutOfRange",      "Unimplemented", "Internal",          "Unavailable",
-      "DataLoss", "Unauthenticated"};
-  if (code >= 0 && code < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
-    return kNames[code];
-  }
-  return absl::StrCat("Code(", code, ")");
-}
 
 std::string Pluralize(int64_t n, absl::string_view singular, absl::string_view plural) {
   return absl::StrCat(n, " ", n == 1 ? singular : plural);
@@ -118,7 +81,9 @@ void PrintEntry(const types::Entry& e, std::ostream& out) {
   } else {
     out << "JWT-SVID TTL     : " << e.jwt_svid_ttl() << "\n";
   }
-  if (e.expires_at() != 0) out << "Expiration time  : " << GoTimeUtc(e.expires_at()) << "\n";
+  if (e.expires_at() != 0) {
+    out << "Expiration time  : " << GoTimeUtc(absl::FromUnixSeconds(e.expires_at())) << "\n";
+  }
   for (const types::Selector& s : e.selectors()) {
     out << "Selector         : " << s.type() << ":" << s.value() << "\n";
   }

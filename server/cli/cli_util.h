@@ -1,9 +1,8 @@
-#pragma once
-
-// Small pieces shared by the sigil-server client commands: output format,
-// the textual conventions of SPIRE's CLI (Go's time and %q formats, gRPC
-// code names, pluralized counts), and conversions between command-line
-// strings and spire.api.types values.
+// Small pieces shared by the sigil-server client commands: the conventions
+// of SPIRE's CLI that only the server's commands need (pluralized counts,
+// the entry printer) and conversions between command-line strings and
+// spire.api.types values. The output format, protobuf JSON and Go's text
+// forms are common/cli_output.h's, shared with sigil-agent.
 
 #include <cstdint>
 #include <ostream>
@@ -13,35 +12,19 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/cli_flags.h"
-#include "google/protobuf/message.h"
+#include "common/cli_output.h"
 #include "spire/api/types/entry.pb.h"
 #include "spire/api/types/selector.pb.h"
 #include "spire/api/types/spiffeid.pb.h"
 
 namespace sigil::server::cli {
 
-// -output: "pretty" (SPIRE's human format, the default) or "json" (the API
-// response as protobuf JSON).
-enum class OutputFormat { kPretty, kJson };
-
-// Case-insensitive "pretty", "prettyprint" or "json", as SPIRE accepts.
-// InvalidArgument ("unknown format option: \"xml\"") otherwise.
-absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view s);
-
-// Protobuf JSON on one line, as SPIRE's -output json prints it: proto field
-// names, fields at their default values included.
-std::string ProtoToJson(const google::protobuf::Message& message);
-
-// Go's %q quoting of a string.
 using ::sigil::cli::GoQuote;
-
-// Unix seconds in Go's time.Time.String() form for UTC times:
-// "2026-01-01 00:00:00 +0000 UTC".
-std::string GoTimeUtc(int64_t unix_seconds);
-
-// gRPC status code names as Go's codes.Code prints them ("NotFound",
-// "AlreadyExists", ...; "Code(42)" for unknown values).
-std::string GrpcCodeName(int code);
+using ::sigil::cli::GoTimeUtc;
+using ::sigil::cli::GrpcCodeName;
+using ::sigil::cli::OutputFormat;
+using ::sigil::cli::ParseOutputFormat;
+using ::sigil::cli::ProtoToJson;
 
 // "<n> <singular>" when n == 1, else "<n> <plural>".
 std::string Pluralize(int64_t n, absl::string_view singular, absl::string_view plural);

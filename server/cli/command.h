@@ -56,17 +56,8 @@ class CommandContext {
   ServerClient* client_;
 };
 
-class Command {
- public:
-  virtual ~Command() = default;
-  // Registers the command's own flags; their targets are members of the
-  // command, which outlives parsing.
-  virtual void AddFlags(FlagSet& flags) = 0;
-  // Validates the parsed flags (`flags` tells which were given) and runs.
-  // A non-OK status is printed to stderr after the command's error prefix
-  // and the process exits 1; its code is not shown.
-  virtual absl::Status Run(const FlagSet& flags, CommandContext& ctx) = 0;
-};
+// Every client command implements common/cli_output.h's interface.
+using Command = ::sigil::cli::Command<CommandContext>;
 
 struct CommandSpec {
   // The command words, e.g. "entry create" or "localauthority x509 show".
@@ -77,9 +68,6 @@ struct CommandSpec {
   std::string error_prefix = "Error: ";
 };
 
-// Every client command, sorted by name.
-const std::vector<CommandSpec>& ClientCommands();
-
 // Runs one command line (without argv[0]) against `env`; returns the exit
 // code: 0 on success or help, 1 on any error (usage, validation, RPC).
 int RunCommandLine(const std::vector<std::string>& args, const CommandEnv& env);
@@ -89,7 +77,6 @@ int RunCommandLine(const std::vector<std::string>& args, const CommandEnv& env);
 absl::StatusOr<std::string> ReadInput(const std::string& path, std::istream& in);
 
 // Factories (one per command; defined in the *_commands.cc files).
-std::unique_ptr<Command> NewHealthcheckCommand();
 std::unique_ptr<Command> NewTokenGenerateCommand();
 std::unique_ptr<Command> NewEntryCreateCommand();
 std::unique_ptr<Command> NewEntryUpdateCommand();

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "server/cli/command.h"
 
 namespace sigil::server::cli {
@@ -20,7 +21,7 @@ using Method = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&, Resp
 
 void PrintAuthority(const lav1::AuthorityState& a, bool with_upstream, std::ostream& out) {
   out << "  Authority ID: " << a.authority_id() << "\n";
-  out << "  Expires at: " << GoTimeUtc(a.expires_at()) << "\n";
+  out << "  Expires at: " << GoTimeUtc(absl::FromUnixSeconds(a.expires_at())) << "\n";
   if (!with_upstream) return;
   if (!a.upstream_authority_subject_key_id().empty()) {
     out << "  Upstream authority Subject Key ID: " << a.upstream_authority_subject_key_id()
@@ -170,9 +171,7 @@ class LocalAuthorityCommand final : public Command {
     std::string heading = past;
     heading[0] = static_cast<char>(std::toupper(heading[0]));
     ctx.out() << heading << " " << label_ << " authority:\n";
-    const lav1::AuthorityState& a = (resp.*field)();
-    ctx.out() << "  Authority ID: " << a.authority_id() << "\n";
-    ctx.out() << "  Expires at: " << GoTimeUtc(a.expires_at()) << "\n";
+    PrintAuthority((resp.*field)(), /*with_upstream=*/false, ctx.out());
     return absl::OkStatus();
   }
 
