@@ -666,9 +666,12 @@ absl::StatusOr<std::string> CaManager::MintLeafDer(const X509SvidParams& params,
   // cheaper than decoding it with OpenSSL.
   if (params.spki_der.empty()) return absl::InvalidArgumentError("public key: empty");
 
+  // Time first, then the authority: a snapshot taken after `now` is at
+  // least as current as `now`, so a rotation racing this call cannot leave
+  // us judging an outgoing authority by a later clock.
+  const absl::Time now = clock_->Now();
   std::shared_ptr<const ActiveX509> ca = active_x509();
   *ca_out = ca;
-  const absl::Time now = clock_->Now();
   if (now >= ca->not_after) {
     return absl::FailedPreconditionError(
         absl::StrCat("the active X.509 authority ", ca->authority_id, " expired at ",
@@ -742,8 +745,8 @@ absl::StatusOr<MintedJwtSvid> CaManager::MintJwtSvid(const JwtSvidParams& params
   if (params.ttl < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("ttl: must not be negative");
   }
+  const absl::Time now = TruncateToSeconds(clock_->Now());  // before the snapshot, as above
   std::shared_ptr<const ActiveJwt> signer = active_jwt();
-  const absl::Time now = TruncateToSeconds(clock_->Now());
   if (now >= signer->not_after) {
     return absl::FailedPreconditionError(
         absl::StrCat("the active JWT authority ", signer->key_id, " expired at ",

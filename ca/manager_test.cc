@@ -1220,14 +1220,21 @@ TEST_F(CaManagerTest, MintingWhileRotatingIsSafe) {
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
   std::atomic<int> minted{0};
+  absl::Mutex first_mu;
+  std::string first_failure;
+  auto record = [&](const absl::Status& s) {
+    ++failures;
+    absl::MutexLock lock(&first_mu);
+    if (first_failure.empty()) first_failure = s.ToString();
+  };
   const X509SvidParams x509_params{TestKey().public_key().spki_der(), Id("spiffe://example.org/w")};
   const JwtSvidParams jwt_params{Id("spiffe://example.org/w"), {"aud"}, absl::ZeroDuration()};
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&] {
       while (!stop.load()) {
-        if (!ca->MintX509Svid(x509_params).ok()) ++failures;
-        if (!ca->MintJwtSvid(jwt_params).ok()) ++failures;
+        if (auto r = ca->MintX509Svid(x509_params); !r.ok()) record(r.status());
+        if (auto r = ca->MintJwtSvid(jwt_params); !r.ok()) record(r.status());
         ++minted;
       }
     });
@@ -1242,7 +1249,7 @@ TEST_F(CaManagerTest, MintingWhileRotatingIsSafe) {
   while (minted.load() < 50) std::this_thread::yield();
   stop = true;
   for (auto& t : threads) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << first_failure;
 }
 
 }  // namespace

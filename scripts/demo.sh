@@ -8,6 +8,7 @@
 #   5. fetch this process's X509-SVID and a JWT-SVID from the Workload API,
 #      and verify them with openssl and the agent's validator
 set -eu
+[ -n "${DEMO_TRACE:-}" ] && set -x
 
 BIN=${1:-build/bin}
 BIN=$(cd "$BIN" && pwd)
@@ -62,7 +63,9 @@ openssl x509 -in "$WORK/minted/svid.pem" -noout -subject -ext subjectAltName -en
 
 step "Minting a JWT-SVID through the admin API"
 JWT=$("$BIN/sigil-server" jwt mint -socketPath "$SERVER_SOCK" -spiffeID "spiffe://$TD/demo/minted" -audience demo)
-echo "$JWT" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null; echo
+# The claims (base64url without padding; base64 -d stops at the missing pad).
+echo "$JWT" | cut -d. -f2 | tr '_-' '/+' | base64 -d 2>/dev/null || true
+echo
 
 step "Starting sigil-agent with the join token"
 "$BIN/sigil-server" bundle show -socketPath "$SERVER_SOCK" >"$WORK/bootstrap.pem"
@@ -81,7 +84,8 @@ openssl verify -CAfile "$WORK/fetched/bundle.0.pem" "$WORK/fetched/svid.0.pem"
 openssl x509 -in "$WORK/fetched/svid.0.pem" -noout -subject -ext subjectAltName -enddate
 
 step "Fetching a JWT-SVID for audience 'demo' and validating it through the agent"
-WJWT=$("$BIN/sigil-agent" api fetch jwt -socketPath "$AGENT_SOCK" -audience demo | sed -n 's/^token(\(.*\)):$/\1/p;/^eyJ/p' | grep '^eyJ' | head -1)
+WJWT=$("$BIN/sigil-agent" api fetch jwt -socketPath "$AGENT_SOCK" -audience demo |
+  sed -n '/^token(/{n;s/^[[:space:]]*//;p;q}')
 [ -n "$WJWT" ] || fail "no JWT-SVID"
 "$BIN/sigil-agent" api validate jwt -socketPath "$AGENT_SOCK" -audience demo -svid "$WJWT"
 

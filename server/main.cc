@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/cli_flags.h"
+#include "common/grpc_log.h"
 #include "common/logging.h"
 #include "server/cli/cli.h"
 #include "server/config.h"
@@ -44,7 +45,7 @@ void RegisterServerFlags(sigil::cli::FlagSet* flags, ServerFlags* out, int64_t* 
   flags->String("trustDomain", &out->trust_domain, "", "The trust domain that this server belongs to");
   flags->String("dataDir", &out->data_dir, "", "A directory the server can use for its runtime data");
   flags->String("bindAddress", &out->bind_address, "", "IP address or DNS name of the sigil-server");
-  flags->Int("serverPort", port, -1, "Port number of the sigil-server");
+  flags->Int("serverPort", port, kDefaultBindPort, "Port number of the sigil-server");
   flags->String("socketPath", &out->socket_path, "", "Path to bind the sigil-server admin API socket to");
   flags->String("logLevel", &out->log_level, "", "DEBUG, INFO, WARN or ERROR");
 }
@@ -54,7 +55,7 @@ absl::StatusOr<ServerSettings> ParseSettings(const std::string& command, const s
                                              bool* help) {
   sigil::cli::FlagSet flags(command);
   ServerFlags server_flags;
-  int64_t port = -1;
+  int64_t port = kDefaultBindPort;
   RegisterServerFlags(&flags, &server_flags, &port);
   absl::Status parsed = flags.Parse(args);
   if (!parsed.ok() || flags.help_requested()) {
@@ -66,7 +67,13 @@ absl::StatusOr<ServerSettings> ParseSettings(const std::string& command, const s
     std::cerr << "unexpected argument: " << flags.args().front() << "\n" << flags.Usage();
     return absl::InvalidArgumentError("unexpected argument");
   }
-  if (port >= 0) server_flags.bind_port = static_cast<int>(port);
+  if (flags.IsSet("serverPort")) {
+    if (port < 0 || port > 65535) {
+      std::cerr << "Error: -serverPort " << port << " is not a port (0-65535)\n";
+      return absl::InvalidArgumentError("bad port");
+    }
+    server_flags.bind_port = static_cast<int>(port);
+  }
   auto settings = LoadServerSettings(server_flags);
   if (!settings.ok()) std::cerr << "Error: " << settings.status().message() << "\n";
   return settings;
@@ -89,6 +96,7 @@ int Run(const std::vector<std::string>& args) {
     std::cerr << "Error: " << s.message() << "\n";
     return 1;
   }
+  RouteGrpcLogsToSpdlog();
   auto server = Server::Start(*settings, RealClock::Get());
   if (!server.ok()) {
     spdlog::error("cannot start: {}", server.status().ToString());

@@ -21,6 +21,9 @@
 namespace sigil::server::cli {
 namespace {
 
+constexpr absl::Duration kTtlSlack = absl::Seconds(5);
+
+
 namespace bundlev1 = ::spire::api::server::bundle::v1;
 namespace svidv1 = ::spire::api::server::svid::v1;
 namespace types = ::spire::api::types;
@@ -94,8 +97,10 @@ class X509MintCommand final : public Command {
       return absl::InternalError("server response missing X509 Authorities");
     }
 
+    // Certificate times have whole seconds and the request took a moment,
+    // so only a shortfall beyond that slack means the server capped the TTL.
     absl::Time expires = absl::FromUnixSeconds(resp.svid().expires_at());
-    if (expires - ctx.clock().Now() < ttl_) {
+    if (expires - ctx.clock().Now() < ttl_ - kTtlSlack) {
       ctx.err() << "X509-SVID lifetime was capped shorter than specified ttl; expires "
                 << GoQuote(Rfc3339Utc(expires)) << "\n";
     }
@@ -206,7 +211,7 @@ class JwtMintCommand final : public Command {
     absl::StatusOr<absl::Time> expires = JwtExpiry(token);
     if (!expires.ok()) {
       ctx.err() << "Unable to determine JWT-SVID lifetime: " << expires.status().message() << "\n";
-    } else if (*expires - ctx.clock().Now() < ttl_) {
+    } else if (*expires - ctx.clock().Now() < ttl_ - kTtlSlack) {
       ctx.err() << "JWT-SVID lifetime was capped shorter than specified ttl; expires "
                 << GoQuote(Rfc3339Utc(*expires)) << "\n";
     }
