@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "node-agent/renewal.h"
 #include "spdlog/spdlog.h"
 #include "spiffe/crypto/csr.h"
 
@@ -26,7 +27,7 @@ absl::Time AgentIdentity::PickRenewal(const spiffe::X509Svid& svid) {
   const absl::Time nb = svid.chain.front().not_before();
   const absl::Time na = svid.chain.front().not_after();
   std::uniform_real_distribution<double> dist(options_.renew_window_start, options_.renew_window_end);
-  return nb + (na - nb) * dist(rng_);
+  return RenewalTime(nb, na, dist(rng_));
 }
 
 absl::StatusOr<bool> AgentIdentity::Resume() {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "node-agent/renewal.h"
 #include "spdlog/spdlog.h"
 #include "spiffe/crypto/csr.h"
 #include "spiffe/x509svid.h"
@@ -50,7 +51,7 @@ absl::Status SvidRotator::Accept(const DueSvid& due, std::vector<crypto::Certifi
     std::uniform_real_distribution<double> dist(options_.renew_window_start, options_.renew_window_end);
     fraction = dist(rng_);
   }
-  absl::Time renew_at = not_before + (not_after - not_before) * fraction;
+  absl::Time renew_at = RenewalTime(not_before, not_after, fraction);
   cache_->StoreSvid(due.entry_id, due.version, std::move(chain), key, renew_at);
   return absl::OkStatus();
 }

@@ -1,4 +1,5 @@
 #include "node-agent/svid_rotator.h"
+#include "node-agent/renewal.h"
 
 #include <algorithm>
 #include <map>
@@ -216,6 +217,23 @@ TEST_F(SvidRotatorTest, SvidNotChainingToTheBundleIsRejected) {
   EXPECT_EQ(r.minted, 0);
   EXPECT_STATUS(r.last_error, absl::StatusCode::kInvalidArgument, "does not verify against the bundle");
   EXPECT_EQ(cache_.svid_count(), 0u);
+}
+
+}  // namespace
+}  // namespace sigil::agent
+
+namespace sigil::agent {
+namespace {
+
+TEST(RenewalTime, CountsTheLifetimeFromIssuanceNotFromTheBackdatedNotBefore) {
+  const absl::Time issued = absl::FromUnixSeconds(1000);
+  // An 8 s SVID backdated by 10 s: half-life is 4 s after issuance, not
+  // already past.
+  EXPECT_EQ(RenewalTime(issued - absl::Seconds(10), issued + absl::Seconds(8), 0.5), issued + absl::Seconds(4));
+  // A 1 h SVID.
+  EXPECT_EQ(RenewalTime(issued - absl::Seconds(10), issued + absl::Hours(1), 0.5), issued + absl::Minutes(30));
+  // A certificate shorter than the backdate (not from a backdating issuer).
+  EXPECT_EQ(RenewalTime(issued, issued + absl::Seconds(4), 0.5), issued + absl::Seconds(2));
 }
 
 }  // namespace

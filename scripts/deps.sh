@@ -6,7 +6,7 @@ set -eu
 PACKAGES="build-essential cmake ninja-build pkg-config ccache git openssl ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   librocksdb-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  libcli11-dev libyaml-cpp-dev libspdlog-dev libcurl4-openssl-dev procps"
+  libcli11-dev libyaml-cpp-dev libspdlog-dev procps python3 python3-grpcio python3-protobuf"
 
 missing=""
 for p in $PACKAGES; do

@@ -684,7 +684,9 @@ TEST_F(WorkloadApiTest, ManyStreamsEachGetTheUpdateWithoutAThreadPerStream) {
     ASSERT_EQ(r.svids_size(), 1);
   }
   EXPECT_EQ(source_.subscribers(), static_cast<size_t>(kStreams));
-  EXPECT_LT(threads() - before, 20) << "threads before " << before << ", after " << threads();
+  // gRPC's own pools may grow a little on a loaded machine; a thread per
+  // stream would add 200.
+  EXPECT_LT(threads() - before, kStreams / 4) << "threads before " << before << ", after " << threads();
   AddMine("entry-b", "spiffe://example.org/db", "", 51);
   for (auto& reader : readers) {
     X509SVIDResponse r;
