@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "spiffe/bundle.h"
+#include "spiffe/crypto/x509_builder.h"
 #include "spiffe/jwtsvid.h"
 #include "tests/util/process.h"
 
@@ -50,21 +51,26 @@ class AgentBinaryTest : public ::testing::Test {
     if (server_) server_->Stop(SIGTERM);
   }
 
-  void StartServer() {
-    server_ = std::make_unique<Process>(
-        std::vector<std::string>{BinDir() + "/sigil-server", "run", "-trustDomain", "example.org", "-dataDir",
-                                 dir_ + "/server/data", "-socketPath", server_sock_, "-bindAddress", "127.0.0.1",
-                                 "-serverPort", std::to_string(port_)},
-        dir_ + "/server.log");
+  void StartServer(const std::string& config = "") {
+    std::vector<std::string> argv = {BinDir() + "/sigil-server", "run", "-trustDomain", "example.org", "-dataDir",
+                                     dir_ + "/server/data", "-socketPath", server_sock_, "-bindAddress", "127.0.0.1",
+                                     "-serverPort", std::to_string(port_)};
+    if (!config.empty()) argv.insert(argv.end(), {"-config", config});
+    server_ = std::make_unique<Process>(argv, dir_ + "/server.log");
     ASSERT_TRUE(WaitFor([&] { return Server({"healthcheck"}).exit_code == 0; }, absl::Seconds(30)))
         << server_->Log();
   }
 
-  // Starts the agent; with a token it attests, without one it must resume.
-  void StartAgent(const std::string& token) {
+  // Starts the agent; with a token it attests, without one it must resume
+  // (or attest as its config file says).
+  void StartAgent(const std::string& token, const std::string& config = "") {
     std::vector<std::string> argv = {BinDir() + "/sigil-agent", "run", "-trustDomain", "example.org",
                                      "-serverAddress", "127.0.0.1", "-serverPort", std::to_string(port_),
                                      "-dataDir", dir_ + "/agent/data", "-socketPath", agent_sock_};
+    if (!config.empty()) {
+      WriteFileOrDie(dir_ + "/bootstrap.pem", Server({"bundle", "show"}).out);
+      argv.insert(argv.end(), {"-config", config, "-trustBundle", dir_ + "/bootstrap.pem"});
+    }
     if (!token.empty()) {
       WriteFileOrDie(dir_ + "/bootstrap.pem", Server({"bundle", "show"}).out);
       argv.insert(argv.end(), {"-joinToken", token, "-trustBundle", dir_ + "/bootstrap.pem"});
@@ -280,6 +286,56 @@ TEST_F(AgentBinaryTest, AgentKeepsServingWhileTheServerIsDown) {
   StartServer();
   CreateEntry("/after");
   EXPECT_TRUE(WaitForSvid("spiffe://example.org/after")) << agent_->Log();
+}
+
+// x509pop with both real binaries: the server trusts a node CA, the agent
+// proves it holds a node certificate's key, and a node alias entry matching
+// the node's certificate CN carries the workload entry to it.
+TEST_F(AgentBinaryTest, X509PopNodeAliasDeliversWorkloadEntries) {
+  auto ca_key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  crypto::CertificateTemplate t;
+  t.serial = crypto::RandomSerial();
+  t.subject = {{crypto::NameAttribute::kCommonName, "node ca"}};
+  t.not_before = absl::Now() - absl::Minutes(1);
+  t.not_after = absl::Now() + absl::Hours(1);
+  t.is_ca = true;
+  t.key_usage = crypto::kKeyUsageKeyCertSign | crypto::kKeyUsageCrlSign;
+  crypto::Certificate ca = crypto::SelfSign(t, ca_key).value();
+  auto node_key = crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value();
+  t.serial = crypto::RandomSerial();
+  t.subject = {{crypto::NameAttribute::kCommonName, "rack7-node1"}};
+  t.is_ca = false;
+  t.key_usage = crypto::kKeyUsageDigitalSignature;
+  crypto::Certificate node =
+      crypto::CertificateIssuer::Create(ca, ca_key).value()->Issue(t, node_key.public_key().spki_der()).value();
+  WriteFileOrDie(dir_ + "/node-ca.pem", ca.ToPem());
+  WriteFileOrDie(dir_ + "/node.pem", node.ToPem());
+  WriteFileOrDie(dir_ + "/node.key", node_key.ToPkcs8Pem());
+
+  WriteFileOrDie(dir_ + "/server.yaml", absl::StrCat("server:\n  trust_domain: example.org\n"
+                                                     "plugins:\n  NodeAttestor:\n    x509pop:\n"
+                                                     "      plugin_data:\n        ca_bundle_path: ",
+                                                     dir_, "/node-ca.pem\n"));
+  server_->Stop(SIGTERM);
+  StartServer(dir_ + "/server.yaml");
+
+  ASSERT_EQ(Server({"entry", "create", "-node", "-spiffeID", "spiffe://example.org/rack7", "-selector",
+                    "x509pop:subject:cn:rack7-node1"})
+                .exit_code,
+            0);
+  Server({"entry", "create", "-parentID", "spiffe://example.org/rack7", "-spiffeID", "spiffe://example.org/db",
+          "-selector", "unix:uid:" + uid_});
+
+  WriteFileOrDie(dir_ + "/agent.yaml", absl::StrCat("agent:\n  trust_domain: example.org\n"
+                                                    "plugins:\n  NodeAttestor:\n    x509pop:\n"
+                                                    "      plugin_data:\n        private_key_path: ",
+                                                    dir_, "/node.key\n        certificate_path: ", dir_,
+                                                    "/node.pem\n"));
+  StartAgent("", dir_ + "/agent.yaml");
+  ASSERT_TRUE(WaitForSvid("spiffe://example.org/db")) << agent_->Log() << server_->Log();
+  RunResult agents = Server({"agent", "list"});
+  EXPECT_THAT(agents.out, HasSubstr("spiffe://example.org/spire/agent/x509pop/"));
+  EXPECT_THAT(agents.out, HasSubstr("x509pop"));
 }
 
 TEST_F(AgentBinaryTest, EvictedAgentLosesItsStream) {
