@@ -51,11 +51,12 @@ struct Deployment {
       args.insert(args.end(), {"-socketPath", server_sock});
       return RunCommand(args);
     };
-    WaitFor([&] { return cli({"healthcheck"}).exit_code == 0; }, absl::Seconds(30));
+    WaitFor([&] { return cli({"healthcheck"}).exit_code == 0; }, absl::Seconds(30),
+            sigil::testing::kCommandPollInterval);
     std::string out = cli({"token", "generate", "-spiffeID", "spiffe://example.org/node"}).out;
     std::string token = out.substr(out.find("Token: ") + 7);
     token.erase(token.find_last_not_of("\n") + 1);
-    sigil::testing::WriteFileOrDie(dir + "/bundle.pem", cli({"bundle", "show"}).out);
+    sigil::testing::WriteTestFile(dir + "/bundle.pem", cli({"bundle", "show"}).out);
     agent = std::make_unique<Process>(
         std::vector<std::string>{BinDir() + "/sigil-agent", "run", "-trustDomain", "example.org", "-serverAddress",
                                  "127.0.0.1", "-serverPort", std::to_string(port), "-dataDir", dir + "/agent/data",
@@ -66,7 +67,7 @@ struct Deployment {
         [&] {
           return RunCommand({BinDir() + "/sigil-agent", "healthcheck", "-socketPath", agent_sock}).exit_code == 0;
         },
-        absl::Seconds(30));
+        absl::Seconds(30), sigil::testing::kCommandPollInterval);
     entries = entryv1::Entry::NewStub(grpc::CreateChannel("unix:" + server_sock, grpc::InsecureChannelCredentials()));
   }
 
@@ -105,7 +106,7 @@ void BM_EntryCreateToWorkloadSvid(benchmark::State& state) {
         reader = stub->FetchX509SVID(ctx.get(), X509SVIDRequest());
         return reader->Read(&resp);
       },
-      absl::Seconds(30));
+      absl::Seconds(30), sigil::testing::kCommandPollInterval);
   if (!open) {
     state.SkipWithError("the workload stream did not open");
     return;

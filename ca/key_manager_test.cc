@@ -1,12 +1,12 @@
 #include "ca/key_manager.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
 
-#include <gtest/gtest.h>
-
 #include "ca/ca_test_util.h"
+#include "common/file_util.h"
 #include "nlohmann/json.hpp"
 #include "spiffe/crypto/encoding.h"
 

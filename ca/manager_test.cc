@@ -18,7 +18,7 @@ namespace sigil::ca {
 namespace {
 
 using testing::MakeUpstreamPki;
-using testing::RunCommand;
+using testing::RunShell;
 using testing::TempDir;
 using testing::TestKey;
 using testing::UpstreamPki;
@@ -1150,19 +1150,18 @@ TEST(CaManagerOpenSsl, MintedSvidVerifiesWithOpenSslVerify) {
   WriteTestFile(dir.File("root.pem"), ca->LocalBundle().X509AuthoritiesPem());
   WriteTestFile(dir.File("leaf.pem"), chain[0].ToPem());
   const int64_t at = absl::ToUnixSeconds(clock.Now());
-  auto [rc, out] = RunCommand(absl::StrCat("openssl verify -attime ", at, " -CAfile ",
-                                           dir.File("root.pem"), " ", dir.File("leaf.pem")));
+  auto [rc, out] = RunShell(
+      absl::StrCat("openssl verify -attime ", at, " -CAfile ", dir.File("root.pem"), " ", dir.File("leaf.pem")));
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find(": OK"), std::string::npos) << out;
 
   // After the SVID's expiry openssl refuses it.
-  auto [rc_late, out_late] =
-      RunCommand(absl::StrCat("openssl verify -attime ", at + 2 * 3600, " -CAfile ",
-                              dir.File("root.pem"), " ", dir.File("leaf.pem")));
+  auto [rc_late, out_late] = RunShell(absl::StrCat("openssl verify -attime ", at + 2 * 3600, " -CAfile ",
+                                                   dir.File("root.pem"), " ", dir.File("leaf.pem")));
   EXPECT_NE(rc_late, 0) << out_late;
   EXPECT_NE(out_late.find("expired"), std::string::npos) << out_late;
 
-  auto [rc_text, text] = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", dir.File("leaf.pem")));
+  auto [rc_text, text] = RunShell(absl::StrCat("openssl x509 -noout -text -in ", dir.File("leaf.pem")));
   ASSERT_EQ(rc_text, 0) << text;
   EXPECT_NE(text.find("X509v3 Key Usage: critical"), std::string::npos) << text;
   EXPECT_NE(text.find("Digital Signature, Key Encipherment, Key Agreement"), std::string::npos)
@@ -1174,7 +1173,7 @@ TEST(CaManagerOpenSsl, MintedSvidVerifiesWithOpenSslVerify) {
   EXPECT_NE(text.find("URI:spiffe://example.org/ns/prod/sa/web"), std::string::npos) << text;
   EXPECT_NE(text.find("DNS:web.example.org"), std::string::npos) << text;
 
-  auto [rc_ca, ca_text] = RunCommand(absl::StrCat("openssl x509 -noout -text -in ", dir.File("root.pem")));
+  auto [rc_ca, ca_text] = RunShell(absl::StrCat("openssl x509 -noout -text -in ", dir.File("root.pem")));
   ASSERT_EQ(rc_ca, 0) << ca_text;
   EXPECT_NE(ca_text.find("CA:TRUE"), std::string::npos) << ca_text;
   EXPECT_NE(ca_text.find("X509v3 Key Usage: critical"), std::string::npos) << ca_text;
@@ -1205,9 +1204,9 @@ TEST(CaManagerOpenSsl, UpstreamChainVerifiesWithOpenSslVerify) {
   WriteTestFile(dir.File("leaf.pem"), chain[0].ToPem());
   WriteTestFile(dir.File("untrusted.pem"), crypto::ToPem({chain[1], chain[2]}));
   WriteTestFile(dir.File("bundle.pem"), ca->LocalBundle().X509AuthoritiesPem());
-  auto [rc, out] = RunCommand(absl::StrCat(
-      "openssl verify -attime ", absl::ToUnixSeconds(now), " -CAfile ", dir.File("bundle.pem"),
-      " -untrusted ", dir.File("untrusted.pem"), " ", dir.File("leaf.pem")));
+  auto [rc, out] =
+      RunShell(absl::StrCat("openssl verify -attime ", absl::ToUnixSeconds(now), " -CAfile ", dir.File("bundle.pem"),
+                            " -untrusted ", dir.File("untrusted.pem"), " ", dir.File("leaf.pem")));
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find(": OK"), std::string::npos) << out;
 }

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "tests/util/files.h"
 
 namespace sigil::cli {
 namespace {
@@ -155,17 +155,8 @@ class FakeHealth final : public health::Health::Service {
 
 class SocketClientTest : public ::testing::Test {
  protected:
-  SocketClientTest() {
-    char tmpl[] = "/tmp/sigil-cli-output-test-XXXXXX";
-    char* dir = mkdtemp(tmpl);
-    EXPECT_NE(dir, nullptr) << "mkdtemp failed";
-    if (dir != nullptr) dir_ = dir;
-  }
-
   ~SocketClientTest() override {
     if (server_ != nullptr) server_->Shutdown();
-    std::error_code ec;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
 
   // Serves FakeHealth at `path`, passing it to gRPC escaped.
@@ -198,7 +189,8 @@ class SocketClientTest : public ::testing::Test {
     return client.Health().Check(&ctx, req, &resp);
   }
 
-  std::string dir_;
+  const ::sigil::testing::TempDir tmp_{"sigil-cli-output-test"};
+  const std::string dir_ = tmp_.path();
   FakeHealth health_;
   std::unique_ptr<grpc::Server> server_;
 };

@@ -3,18 +3,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/util/files.h"
 
 namespace sigil {
 namespace {
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/sigil-file-util-XXXXXX";
-  return std::string(::mkdtemp(tmpl));
-}
+std::string TempDir() { return ::sigil::testing::MakeTempDir("sigil-file-util"); }
 
 TEST(FileUtil, WriteFileAtomicSetsModeRegardlessOfUmask) {
   std::string dir = TempDir();

@@ -19,7 +19,9 @@ spiffe::TrustDomain Td() { return spiffe::TrustDomain::FromString("example.org")
 class AgentIdentityTest : public ::testing::Test {
  protected:
   AgentIdentityTest()
-      : server_(ServerOptions(&clock_)), store_(dir_.Sub("data"), Td()), cache_(Td(), CacheOptions(&clock_)),
+      : server_(ServerOptions(&clock_)),
+        store_(dir_.File("data"), Td()),
+        cache_(Td(), CacheOptions(&clock_)),
         attestor_("tok") {}
 
   static FakeServerOptions ServerOptions(const Clock* clock) {

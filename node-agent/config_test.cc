@@ -28,7 +28,7 @@ AgentFlags Minimal() {
 
 std::string WriteRootPem(const TempDir& dir) {
   auto ca = testing::TestCa::Root("example.org", absl::Now() - absl::Hours(1));
-  std::string path = dir.Sub("bundle.pem");
+  std::string path = dir.File("bundle.pem");
   EXPECT_TRUE(WriteFileAtomic(path, ca.cert.ToPem(), 0644).ok());
   return path;
 }
@@ -168,13 +168,14 @@ TEST(AgentConfig, MissingTrustBundleFileNamesKeyAndPath) {
 
 TEST(AgentConfig, TrustBundleWithoutCertificatesIsRefused) {
   TempDir dir;
-  ASSERT_OK(WriteFileAtomic(dir.Sub("empty.pem"), "\n", 0644));
+  ASSERT_OK(WriteFileAtomic(dir.File("empty.pem"), "\n", 0644));
   AgentFlags f = Minimal();
-  f.trust_bundle_path = dir.Sub("empty.pem");
+  f.trust_bundle_path = dir.File("empty.pem");
   EXPECT_STATUS(Resolve("", f), absl::StatusCode::kInvalidArgument, "holds no PEM certificate");
-  ASSERT_OK(WriteFileAtomic(dir.Sub("junk.pem"), "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", 0644));
-  f.trust_bundle_path = dir.Sub("junk.pem");
-  EXPECT_STATUS(Resolve("", f), absl::StatusCode::kInvalidArgument, "agent.trust_bundle_path: " + dir.Sub("junk.pem"));
+  ASSERT_OK(WriteFileAtomic(dir.File("junk.pem"),
+                            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", 0644));
+  f.trust_bundle_path = dir.File("junk.pem");
+  EXPECT_STATUS(Resolve("", f), absl::StatusCode::kInvalidArgument, "agent.trust_bundle_path: " + dir.File("junk.pem"));
 }
 
 TEST(AgentConfig, TrustBundleAndInsecureBootstrapExcludeEachOther) {
@@ -244,9 +245,9 @@ plugins:
 
 TEST(AgentConfig, UnknownKeyIsRefusedWithItsPath) {
   TempDir dir;
-  ASSERT_OK(WriteFileAtomic(dir.Sub("agent.yaml"), "agent:\n  trust_domain: example.org\n  server_adress: x\n", 0644));
+  ASSERT_OK(WriteFileAtomic(dir.File("agent.yaml"), "agent:\n  trust_domain: example.org\n  server_adress: x\n", 0644));
   AgentFlags f;
-  f.config_path = dir.Sub("agent.yaml");
+  f.config_path = dir.File("agent.yaml");
   EXPECT_STATUS(LoadAgentSettings(f), absl::StatusCode::kInvalidArgument, "server_adress");
 }
 
@@ -257,9 +258,7 @@ TEST(AgentConfig, MissingConfigFileIsNotFound) {
 }
 
 TEST(AgentConfig, SampleConfigInDeployIsValid) {
-  const char* src = std::getenv("SIGIL_SOURCE_DIR");
-  ASSERT_OK_AND_ASSIGN(std::string yaml,
-                       ReadFile(std::string(src != nullptr ? src : ".") + "/deploy/agent.yaml"));
+  ASSERT_OK_AND_ASSIGN(std::string yaml, ReadFile(::sigil::testing::SourceDir() + "/deploy/agent.yaml"));
   // The sample names /etc/sigil/bootstrap-bundle.pem; point it at a real file.
   TempDir dir;
   const std::string bundle = WriteRootPem(dir);

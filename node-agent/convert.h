@@ -1,8 +1,9 @@
 #pragma once
 
-// Conversions between the SPIRE server API's wire types and Sigil's own, as
-// the agent receives them from the server. Everything here is untrusted
-// input from the network: errors name the field that is wrong.
+// What the agent makes of the SPIRE server API's wire types beyond
+// apitypes/convert.h: bundles with their tainted marks, SVID chains, entry
+// selectors. Everything here is untrusted input from the network: errors
+// name the field that is wrong.
 
 #include <set>
 #include <string>
@@ -13,18 +14,10 @@
 #include "attestors/selector.h"
 #include "spiffe/bundle.h"
 #include "spiffe/crypto/certificate.h"
-#include "spiffe/id.h"
 #include "spire/api/types/bundle.pb.h"
 #include "spire/api/types/entry.pb.h"
-#include "spire/api/types/spiffeid.pb.h"
 
 namespace sigil::agent {
-
-// types.SPIFFEID {trust_domain, path} → a validated ID. InvalidArgument
-// naming `field` ("entry.spiffe_id: ...").
-absl::StatusOr<spiffe::SpiffeId> SpiffeIdFromProto(const spire::api::types::SPIFFEID& id,
-                                                   const std::string& field);
-spire::api::types::SPIFFEID SpiffeIdToProto(const spiffe::SpiffeId& id);
 
 // A bundle as the server sends it, plus which X.509 authorities it marks
 // tainted (by subject key ID).
@@ -33,9 +26,10 @@ struct ReceivedBundle {
   std::set<std::string> tainted_x509_key_ids;
 };
 
-// types.Bundle → spiffe::Bundle. InvalidArgument naming the element that is
-// malformed ("bundle example.org: x509_authorities[1]: ...").
-absl::StatusOr<ReceivedBundle> BundleFromProto(const spire::api::types::Bundle& b);
+// apitypes::BundleFromProto, keeping the tainted marks. InvalidArgument
+// naming the element that is malformed ("bundle example.org:
+// x509_authorities[1]: ...").
+absl::StatusOr<ReceivedBundle> ReceiveBundle(const spire::api::types::Bundle& b);
 
 // The key ID an authority is known by: its subject key identifier. Empty
 // when the certificate has none.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "sigil/agent/v1/sync.grpc.pb.h"
 #include "spiffe/crypto/csr.h"
 #include "spiffe/x509svid.h"
@@ -24,13 +25,6 @@ namespace {
 
 grpc::Status Grpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-spire::api::types::SPIFFEID IdProto(const spiffe::SpiffeId& id) {
-  spire::api::types::SPIFFEID out;
-  out.set_trust_domain(id.trust_domain().name());
-  out.set_path(id.path());
-  return out;
 }
 
 }  // namespace
@@ -173,7 +167,7 @@ class FakeServer::Impl {
       impl_->agents_[id.ToString()] = AgentRecord{chain->front().serial_decimal(), "", false};
       agentv1::AttestAgentResponse resp;
       auto* svid = resp.mutable_result()->mutable_svid();
-      *svid->mutable_id() = IdProto(id);
+      *svid->mutable_id() = apitypes::SpiffeIdToProto(id);
       for (const auto& c : *chain) svid->add_cert_chain(c.der());
       svid->set_expires_at(absl::ToUnixSeconds(chain->front().not_after()));
       stream->Write(resp);
@@ -189,7 +183,7 @@ class FakeServer::Impl {
       auto chain = impl_->Mint(id->ToString(), req->params().csr(), impl_->options_.agent_ttl);
       if (!chain.ok()) return Grpc(chain.status());
       impl_->agents_[id->ToString()].next_serial = chain->front().serial_decimal();
-      *resp->mutable_svid()->mutable_id() = IdProto(*id);
+      *resp->mutable_svid()->mutable_id() = apitypes::SpiffeIdToProto(*id);
       for (const auto& c : *chain) resp->mutable_svid()->add_cert_chain(c.der());
       return grpc::Status::OK;
     }
@@ -239,7 +233,7 @@ class FakeServer::Impl {
           continue;
         }
         result->mutable_status()->set_message("OK");
-        *result->mutable_svid()->mutable_id() = IdProto(sid);
+        *result->mutable_svid()->mutable_id() = apitypes::SpiffeIdToProto(sid);
         for (const auto& c : *chain) result->mutable_svid()->add_cert_chain(c.der());
         result->mutable_svid()->set_expires_at(absl::ToUnixSeconds(chain->front().not_after()));
       }
@@ -261,7 +255,7 @@ class FakeServer::Impl {
       auto token = spiffe::SignJwtSvid(claims, impl_->jwt_key_, "kid1");
       if (!token.ok()) return Grpc(token.status());
       resp->mutable_svid()->set_token(*token);
-      *resp->mutable_svid()->mutable_id() = IdProto(sid);
+      *resp->mutable_svid()->mutable_id() = apitypes::SpiffeIdToProto(sid);
       resp->mutable_svid()->set_issued_at(absl::ToUnixSeconds(now));
       resp->mutable_svid()->set_expires_at(absl::ToUnixSeconds(now + impl_->options_.jwt_ttl));
       return grpc::Status::OK;

@@ -1,18 +1,13 @@
 // sigil-agent: `run` and `validate` start or check the agent; every other
 // command is a client of the Workload API (node-agent/cli/).
 
-#include <pthread.h>
-#include <signal.h>
-
-#include <atomic>
-#include <csignal>
 #include <iostream>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "common/cli_flags.h"
+#include "common/daemon.h"
 #include "common/grpc_log.h"
 #include "common/logging.h"
 #include "node-agent/agent.h"
@@ -52,44 +47,28 @@ void RegisterAgentFlags(sigil::cli::FlagSet* flags, AgentFlags* out, int64_t* po
   flags->String("logLevel", &out->log_level, "", "DEBUG, INFO, WARN or ERROR");
 }
 
-// Parses run/validate flags and resolves settings; prints errors itself.
-absl::StatusOr<AgentSettings> ParseSettings(const std::string& command, const std::vector<std::string>& args,
-                                            bool* help) {
+// Parses run/validate flags and resolves settings. When that fails, or only
+// help was asked for, prints why and returns the exit code in `*exit_code`.
+std::optional<AgentSettings> ParseSettings(const std::string& command, const std::vector<std::string>& args,
+                                           int* exit_code) {
   sigil::cli::FlagSet flags(command);
   AgentFlags agent_flags;
   int64_t port = -1;
   bool insecure = false;
   RegisterAgentFlags(&flags, &agent_flags, &port, &insecure);
-  absl::Status parsed = flags.Parse(args);
-  if (!parsed.ok() || flags.help_requested()) {
-    *help = flags.help_requested();
-    std::cerr << (parsed.ok() ? "" : absl::StrCat(parsed.message(), "\n")) << flags.Usage();
-    return parsed.ok() ? absl::CancelledError("help") : parsed;
-  }
-  if (!flags.args().empty()) {
-    std::cerr << "unexpected argument: " << flags.args().front() << "\n" << flags.Usage();
-    return absl::InvalidArgumentError("unexpected argument");
-  }
-  if (flags.IsSet("serverPort")) agent_flags.server_port = port;
-  if (flags.IsSet("insecureBootstrap")) agent_flags.insecure_bootstrap = insecure;
-  auto settings = LoadAgentSettings(agent_flags);
-  if (!settings.ok()) std::cerr << "Error: " << settings.status().message() << "\n";
-  return settings;
+  auto resolve = [&] {
+    if (flags.IsSet("serverPort")) agent_flags.server_port = port;
+    if (flags.IsSet("insecureBootstrap")) agent_flags.insecure_bootstrap = insecure;
+    return LoadAgentSettings(agent_flags);
+  };
+  return ParseDaemonSettings<AgentSettings>(flags, args, resolve, std::cerr, exit_code);
 }
 
 int Run(const std::vector<std::string>& args) {
-  // Signals are taken by a dedicated thread, so every thread started from
-  // here on inherits the blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-
-  bool help = false;
-  auto settings = ParseSettings("run", args, &help);
-  if (!settings.ok()) return help ? 0 : 1;
+  BlockShutdownSignals();
+  int exit_code;
+  std::optional<AgentSettings> settings = ParseSettings("run", args, &exit_code);
+  if (!settings.has_value()) return exit_code;
   if (absl::Status s = InitLogging(settings->log_level, settings->log_format, "sigil-agent"); !s.ok()) {
     std::cerr << "Error: " << s.message() << "\n";
     return 1;
@@ -100,29 +79,19 @@ int Run(const std::vector<std::string>& args) {
     spdlog::error("cannot start: {}", agent.status().ToString());
     return 1;
   }
-  std::atomic<bool> failed{false};
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (!failed.load()) spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    (*agent)->Shutdown();
-  });
+  ShutdownSignalThread signals([&] { (*agent)->Shutdown(); });
   absl::Status result = (*agent)->Wait();
-  if (!result.ok()) {
-    spdlog::error("stopping: {}", result.ToString());
-    // Releases the signal thread, which then shuts the agent down.
-    failed.store(true);
-    pthread_kill(waiter.native_handle(), SIGTERM);
-  }
-  waiter.join();
+  // On a failure no signal came: Stop() wakes the signal thread, which then
+  // shuts the agent down.
+  if (!result.ok()) spdlog::error("stopping: {}", result.ToString());
+  signals.Stop();
   agent->reset();
   return result.ok() ? 0 : 1;
 }
 
 int Validate(const std::vector<std::string>& args) {
-  bool help = false;
-  auto settings = ParseSettings("validate", args, &help);
-  if (!settings.ok()) return help ? 0 : 1;
+  int exit_code;
+  if (!ParseSettings("validate", args, &exit_code).has_value()) return exit_code;
   std::cout << "Configuration is valid.\n";
   return 0;
 }
@@ -131,20 +100,15 @@ int Validate(const std::vector<std::string>& args) {
 }  // namespace sigil::agent
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-    std::cerr << sigil::agent::kUsage;
-    return args.empty() ? 1 : 0;
-  }
-  const std::string& command = args[0];
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (command == "run") return sigil::agent::Run(rest);
-  if (command == "validate") return sigil::agent::Validate(rest);
+  sigil::DaemonCommands commands;
+  commands.usage = sigil::agent::kUsage;
+  commands.run = sigil::agent::Run;
+  commands.validate = sigil::agent::Validate;
 #ifdef SIGIL_AGENT_HAS_CLI
-  if (sigil::agent::cli::IsAgentClientCommand(command)) {
+  commands.is_client = sigil::agent::cli::IsAgentClientCommand;
+  commands.run_client = [](const std::vector<std::string>& args) {
     return sigil::agent::cli::RunAgentClientCommand(args, std::cout, std::cerr);
-  }
+  };
 #endif
-  std::cerr << "Unknown command \"" << command << "\"\n\n" << sigil::agent::kUsage;
-  return 1;
+  return sigil::RunDaemonMain(std::vector<std::string>(argv + 1, argv + argc), commands, std::cerr);
 }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "node-agent/convert.h"
 #include "spdlog/spdlog.h"
 #include "spire/api/server/agent/v1/agent.grpc.pb.h"
@@ -335,7 +336,7 @@ absl::StatusOr<spiffe::Bundle> ServerClient::GetBundle() {
   spire::api::types::Bundle resp;
   absl::Status s = CheckStatus(stub->GetBundle(&ctx, req, &resp), "GetBundle");
   if (!s.ok()) return s;
-  auto received = BundleFromProto(resp);
+  auto received = ReceiveBundle(resp);
   if (!received.ok()) return received.status();
   if (received->bundle.trust_domain() != options_.trust_domain) {
     return absl::InvalidArgumentError(absl::StrCat("GetBundle: the server returned the bundle of ",
@@ -390,8 +391,8 @@ absl::StatusOr<MintedJwtSvid> ServerClient::NewJwtSvid(const std::string& entry_
   svidv1::NewJWTSVIDResponse resp;
   absl::Status s = CheckStatus(stub->NewJWTSVID(&ctx, req, &resp), "NewJWTSVID");
   if (!s.ok()) return s;
-  auto id = SpiffeIdFromProto(resp.svid().id(), "NewJWTSVID svid.id");
-  if (!id.ok()) return id.status();
+  auto id = apitypes::SpiffeIdFromProto(resp.svid().id());
+  if (!id.ok()) return absl::InvalidArgumentError(absl::StrCat("NewJWTSVID svid.id: ", id.status().message()));
   if (resp.svid().token().empty()) return absl::InvalidArgumentError("NewJWTSVID: the server returned no token");
   absl::Time now = options_.clock->Now();
   absl::Time issued = resp.svid().issued_at() > 0 ? absl::FromUnixSeconds(resp.svid().issued_at()) : now;

@@ -23,23 +23,23 @@ spiffe::X509Svid MakeSvid(const TestCa& ca, const std::string& id = "spiffe://ex
 
 TEST(AgentState, PrepareCreatesTheDataDirPrivate) {
   TempDir tmp;
-  AgentStateStore store(tmp.Sub("a/b/data"), Td());
+  AgentStateStore store(tmp.File("a/b/data"), Td());
   ASSERT_OK(store.Prepare());
-  EXPECT_EQ(ModeOf(tmp.Sub("a/b/data")), 0700);
+  EXPECT_EQ(ModeOf(tmp.File("a/b/data")), 0700);
   // Idempotent.
   ASSERT_OK(store.Prepare());
 }
 
 TEST(AgentState, PrepareRefusesAFileInPlaceOfTheDataDir) {
   TempDir tmp;
-  ASSERT_OK(WriteFileAtomic(tmp.Sub("data"), "x", 0600));
-  AgentStateStore store(tmp.Sub("data"), Td());
+  ASSERT_OK(WriteFileAtomic(tmp.File("data"), "x", 0600));
+  AgentStateStore store(tmp.File("data"), Td());
   EXPECT_STATUS(store.Prepare(), absl::StatusCode::kFailedPrecondition, "is not a directory");
 }
 
 TEST(AgentState, SvidRoundTripsWithPrivateKeyFile) {
   TempDir tmp;
-  AgentStateStore store(tmp.Sub("data"), Td());
+  AgentStateStore store(tmp.File("data"), Td());
   ASSERT_OK(store.Prepare());
   TestCa ca = TestCa::Root("example.org", absl::Now() - absl::Hours(1)).Intermediate("example.org", absl::Now() - absl::Hours(1));
   spiffe::X509Svid svid = MakeSvid(ca);

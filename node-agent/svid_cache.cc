@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "apitypes/convert.h"
 #include "node-agent/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -137,7 +138,7 @@ absl::Status SvidCache::ApplyUpdate(const sigil::agent::v1::WatchAuthorizedUpdat
   // Everything is parsed before the lock is taken.
   std::optional<ReceivedBundle> own;
   if (update.has_bundle()) {
-    auto parsed = BundleFromProto(update.bundle());
+    auto parsed = ReceiveBundle(update.bundle());
     if (!parsed.ok()) {
       problems.push_back(std::string(parsed.status().message()));
     } else if (parsed->bundle.trust_domain() != td_) {
@@ -151,7 +152,7 @@ absl::Status SvidCache::ApplyUpdate(const sigil::agent::v1::WatchAuthorizedUpdat
   }
   std::vector<ReceivedBundle> federated;
   for (const auto& b : update.federated_bundles()) {
-    auto parsed = BundleFromProto(b);
+    auto parsed = ReceiveBundle(b);
     if (!parsed.ok()) {
       problems.push_back(absl::StrCat("federated ", parsed.status().message()));
     } else if (parsed->bundle.trust_domain() == td_) {
@@ -174,14 +175,14 @@ absl::Status SvidCache::ApplyUpdate(const sigil::agent::v1::WatchAuthorizedUpdat
       problems.push_back(absl::StrCat(where, ": entry without id"));
       continue;
     }
-    auto id = SpiffeIdFromProto(e.spiffe_id(), absl::StrCat("entry ", e.id(), " spiffe_id"));
+    auto id = apitypes::SpiffeIdFromProto(e.spiffe_id());
     if (!id.ok()) {
-      problems.push_back(std::string(id.status().message()));
+      problems.push_back(absl::StrCat("entry ", e.id(), " spiffe_id: ", id.status().message()));
       continue;
     }
-    auto parent = SpiffeIdFromProto(e.parent_id(), absl::StrCat("entry ", e.id(), " parent_id"));
+    auto parent = apitypes::SpiffeIdFromProto(e.parent_id());
     if (!parent.ok()) {
-      problems.push_back(std::string(parent.status().message()));
+      problems.push_back(absl::StrCat("entry ", e.id(), " parent_id: ", parent.status().message()));
       continue;
     }
     ParsedEntry p{e, e.SerializeAsString(), *id, SortedSelectors(e), {}, parent->ToString() == server_id_};

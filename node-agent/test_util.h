@@ -1,20 +1,13 @@
 #pragma once
 
-// Test-only helpers for agent_test: status assertions, a temporary
-// directory, a CA hierarchy built at test time, and an in-memory ServerApi.
-// Nothing here is part of sigil_agent_core.
+// Test-only helpers for agent_test: a CA hierarchy built at test time and an
+// in-memory ServerApi. Nothing here is part of sigil_agent_core. Status
+// assertions, temporary directories and WaitFor come from tests/util/.
 
-#include <stdlib.h>
-#include <sys/stat.h>
-
-#include <atomic>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -30,71 +23,15 @@
 #include "spiffe/jwtsvid.h"
 #include "spire/api/types/bundle.pb.h"
 #include "spire/api/types/entry.pb.h"
-
-#define AGENT_TEST_CONCAT_INNER(a, b) a##b
-#define AGENT_TEST_CONCAT(a, b) AGENT_TEST_CONCAT_INNER(a, b)
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) \
-  ASSERT_OK_AND_ASSIGN_IMPL(AGENT_TEST_CONCAT(statusor_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(statusor, lhs, rexpr)       \
-  auto statusor = (rexpr);                                    \
-  ASSERT_TRUE(statusor.ok()) << statusor.status().ToString(); \
-  lhs = std::move(statusor).value()
-#define ASSERT_OK(expr)                        \
-  do {                                         \
-    ::absl::Status s_ = (expr);                \
-    ASSERT_TRUE(s_.ok()) << s_.ToString();     \
-  } while (false)
-#define EXPECT_STATUS(expr, code, substr) \
-  ::sigil::agent::testing::ExpectStatus(::sigil::agent::testing::StatusOf(expr), code, substr)
+#include "tests/util/files.h"
+#include "tests/util/status_matchers.h"
+#include "tests/util/wait.h"
 
 namespace sigil::agent::testing {
 
-inline absl::Status StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-inline void ExpectStatus(const absl::Status& s, absl::StatusCode code, absl::string_view substr) {
-  EXPECT_EQ(s.code(), code) << s.ToString();
-  EXPECT_NE(s.message().find(substr), absl::string_view::npos)
-      << "message \"" << s.message() << "\" lacks \"" << substr << "\"";
-}
-
-// Polls `cond` every 5 ms until it holds or `timeout` passes.
-template <typename F>
-bool WaitFor(F cond, absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!cond()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "sigil_agent_XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-inline mode_t ModeOf(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return 0;
-  return st.st_mode & 07777;
-}
+using ::sigil::testing::ModeOf;
+using ::sigil::testing::TempDir;
+using ::sigil::testing::WaitFor;
 
 // One certification authority: a root, or an intermediate under another.
 struct TestCa {

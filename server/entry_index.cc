@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
 #include "sigil/server/storage.pb.h"
 #include "spdlog/spdlog.h"
@@ -19,10 +20,6 @@ constexpr char kEntryPrefix[] = "entry/";
 constexpr char kAgentPrefix[] = "agent/";
 constexpr char kBundlePrefix[] = "bundle/";
 constexpr int64_t kPageSize = 1000;
-
-std::string IdString(const spire::api::types::SPIFFEID& id) {
-  return absl::StrCat("spiffe://", id.trust_domain(), id.path());
-}
 
 std::vector<std::string> SortedSelectors(
     const google::protobuf::RepeatedPtrField<spire::api::types::Selector>& selectors) {
@@ -117,8 +114,8 @@ absl::Status EntryIndex::Load() {
   children_.clear();
   by_spiffe_id_.clear();
   for (auto& [id, entry] : entries) {
-    children_[IdString(entry->parent_id())].insert(id);
-    by_spiffe_id_[IdString(entry->spiffe_id())].insert(id);
+    children_[apitypes::SpiffeIdString(entry->parent_id())].insert(id);
+    by_spiffe_id_[apitypes::SpiffeIdString(entry->spiffe_id())].insert(id);
     entries_[id] = entry;
   }
   agent_selectors_ = std::move(agents);
@@ -148,8 +145,8 @@ void EntryIndex::ApplyPutEntry(const std::string& value) {
     return;
   }
   RemoveEntry(entry->id());
-  children_[IdString(entry->parent_id())].insert(entry->id());
-  by_spiffe_id_[IdString(entry->spiffe_id())].insert(entry->id());
+  children_[apitypes::SpiffeIdString(entry->parent_id())].insert(entry->id());
+  by_spiffe_id_[apitypes::SpiffeIdString(entry->spiffe_id())].insert(entry->id());
   entries_[entry->id()] = std::move(entry);
 }
 
@@ -162,8 +159,8 @@ void EntryIndex::RemoveEntry(const std::string& entry_id) {
     m->second.erase(entry_id);
     if (m->second.empty()) map.erase(m);
   };
-  drop(children_, IdString(it->second->parent_id()));
-  drop(by_spiffe_id_, IdString(it->second->spiffe_id()));
+  drop(children_, apitypes::SpiffeIdString(it->second->parent_id()));
+  drop(by_spiffe_id_, apitypes::SpiffeIdString(it->second->spiffe_id()));
   entries_.erase(it);
 }
 
@@ -253,7 +250,7 @@ std::vector<EntryPtr> EntryIndex::AuthorizedEntries(const spiffe::SpiffeId& agen
       if (need.empty()) continue;
       if (std::includes(have.begin(), have.end(), need.begin(), need.end())) {
         result[alias->id()] = alias;
-        visit(IdString(alias->spiffe_id()));
+        visit(apitypes::SpiffeIdString(alias->spiffe_id()));
       }
     }
   }
@@ -265,7 +262,7 @@ std::vector<EntryPtr> EntryIndex::AuthorizedEntries(const spiffe::SpiffeId& agen
     for (const std::string& entry_id : kids->second) {
       const EntryPtr& e = entries_.at(entry_id);
       result[e->id()] = e;
-      visit(IdString(e->spiffe_id()));
+      visit(apitypes::SpiffeIdString(e->spiffe_id()));
     }
   }
   std::vector<EntryPtr> out;

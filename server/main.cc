@@ -1,16 +1,14 @@
 // sigil-server: `run` and `validate` start or check the server; every other
 // command is a client of the admin API (server/cli/).
 
-#include <signal.h>
-
-#include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/cli_flags.h"
+#include "common/daemon.h"
 #include "common/grpc_log.h"
 #include "common/logging.h"
 #include "server/cli/cli.h"
@@ -50,48 +48,31 @@ void RegisterServerFlags(sigil::cli::FlagSet* flags, ServerFlags* out, int64_t* 
   flags->String("logLevel", &out->log_level, "", "DEBUG, INFO, WARN or ERROR");
 }
 
-// Parses run/validate flags and resolves settings; prints errors itself.
-absl::StatusOr<ServerSettings> ParseSettings(const std::string& command, const std::vector<std::string>& args,
-                                             bool* help) {
+// Parses run/validate flags and resolves settings. When that fails, or only
+// help was asked for, prints why and returns the exit code in `*exit_code`.
+std::optional<ServerSettings> ParseSettings(const std::string& command, const std::vector<std::string>& args,
+                                            int* exit_code) {
   sigil::cli::FlagSet flags(command);
   ServerFlags server_flags;
   int64_t port = kDefaultBindPort;
   RegisterServerFlags(&flags, &server_flags, &port);
-  absl::Status parsed = flags.Parse(args);
-  if (!parsed.ok() || flags.help_requested()) {
-    *help = flags.help_requested();
-    std::cerr << (parsed.ok() ? "" : absl::StrCat(parsed.message(), "\n")) << flags.Usage();
-    return parsed.ok() ? absl::CancelledError("help") : parsed;
-  }
-  if (!flags.args().empty()) {
-    std::cerr << "unexpected argument: " << flags.args().front() << "\n" << flags.Usage();
-    return absl::InvalidArgumentError("unexpected argument");
-  }
-  if (flags.IsSet("serverPort")) {
-    if (port < 0 || port > 65535) {
-      std::cerr << "Error: -serverPort " << port << " is not a port (0-65535)\n";
-      return absl::InvalidArgumentError("bad port");
+  auto resolve = [&]() -> absl::StatusOr<ServerSettings> {
+    if (flags.IsSet("serverPort")) {
+      if (port < 0 || port > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat("-serverPort ", port, " is not a port (0-65535)"));
+      }
+      server_flags.bind_port = static_cast<int>(port);
     }
-    server_flags.bind_port = static_cast<int>(port);
-  }
-  auto settings = LoadServerSettings(server_flags);
-  if (!settings.ok()) std::cerr << "Error: " << settings.status().message() << "\n";
-  return settings;
+    return LoadServerSettings(server_flags);
+  };
+  return ParseDaemonSettings<ServerSettings>(flags, args, resolve, std::cerr, exit_code);
 }
 
 int Run(const std::vector<std::string>& args) {
-  // Signals are taken by a dedicated thread, so every thread started from
-  // here on inherits the blocked mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  bool help = false;
-  auto settings = ParseSettings("run", args, &help);
-  if (!settings.ok()) return help ? 0 : 1;
+  BlockShutdownSignals();
+  int exit_code;
+  std::optional<ServerSettings> settings = ParseSettings("run", args, &exit_code);
+  if (!settings.has_value()) return exit_code;
   if (absl::Status s = InitLogging(settings->log_level, settings->log_format, "sigil-server"); !s.ok()) {
     std::cerr << "Error: " << s.message() << "\n";
     return 1;
@@ -102,21 +83,15 @@ int Run(const std::vector<std::string>& args) {
     spdlog::error("cannot start: {}", server.status().ToString());
     return 1;
   }
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    (*server)->Shutdown();
-  });
+  ShutdownSignalThread signals([&] { (*server)->Shutdown(); });
   (*server)->Wait();
-  waiter.join();
+  signals.Stop();
   return 0;
 }
 
 int Validate(const std::vector<std::string>& args) {
-  bool help = false;
-  auto settings = ParseSettings("validate", args, &help);
-  if (!settings.ok()) return help ? 0 : 1;
+  int exit_code;
+  if (!ParseSettings("validate", args, &exit_code).has_value()) return exit_code;
   std::cout << "Configuration is valid.\n";
   return 0;
 }
@@ -125,18 +100,13 @@ int Validate(const std::vector<std::string>& args) {
 }  // namespace sigil::server
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-    std::cerr << sigil::server::kUsage;
-    return args.empty() ? 1 : 0;
-  }
-  std::string command = args[0];
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (command == "run") return sigil::server::Run(rest);
-  if (command == "validate") return sigil::server::Validate(rest);
-  if (!sigil::server::cli::IsClientCommand(command)) {
-    std::cerr << "Unknown command \"" << command << "\"\n\n" << sigil::server::kUsage;
-    return 1;
-  }
-  return sigil::server::cli::RunClientCommand(args, std::cout, std::cerr);
+  sigil::DaemonCommands commands;
+  commands.usage = sigil::server::kUsage;
+  commands.run = sigil::server::Run;
+  commands.validate = sigil::server::Validate;
+  commands.is_client = sigil::server::cli::IsClientCommand;
+  commands.run_client = [](const std::vector<std::string>& args) {
+    return sigil::server::cli::RunClientCommand(args, std::cout, std::cerr);
+  };
+  return sigil::RunDaemonMain(std::vector<std::string>(argv + 1, argv + argc), commands, std::cerr);
 }

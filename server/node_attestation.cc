@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
-#include "server/api/convert.h"
 #include "spdlog/spdlog.h"
 #include "spiffe/crypto/csr.h"
 
@@ -38,7 +38,7 @@ class StreamChallenger final : public attestors::node::Challenger {
 
 spire::api::types::X509SVID ToProto(const spiffe::SpiffeId& id, const std::vector<crypto::Certificate>& chain) {
   spire::api::types::X509SVID out;
-  *out.mutable_id() = api::SpiffeIdToProto(id);
+  *out.mutable_id() = apitypes::SpiffeIdToProto(id);
   for (const auto& c : chain) out.add_cert_chain(c.der());
   out.set_expires_at(absl::ToUnixSeconds(chain.front().not_after()));
   return out;
@@ -88,7 +88,7 @@ absl::Status NodeAttestation::Attest(AttestStream* stream) {
                          MintAgentSvid(result->agent_id, params.params().csr()));
   AgentRecord record;
   auto* agent = record.mutable_agent();
-  *agent->mutable_id() = api::SpiffeIdToProto(result->agent_id);
+  *agent->mutable_id() = apitypes::SpiffeIdToProto(result->agent_id);
   agent->set_attestation_type(type);
   agent->set_x509svid_serial_number(chain.front().serial_decimal());
   agent->set_x509svid_expires_at(absl::ToUnixSeconds(chain.front().not_after()));

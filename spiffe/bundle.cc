@@ -76,6 +76,14 @@ Json JwkMembers(const crypto::PublicKey& key) {
   return out;
 }
 
+// The jwt-svid JWK of `authority`: its key's members, "use" and "kid".
+Json JwtAuthorityJwk(const JwtAuthority& authority) {
+  Json key = JwkMembers(authority.public_key);
+  key["use"] = kUseJwtSvid;
+  key["kid"] = authority.key_id;
+  return key;
+}
+
 // An x509-svid JWK may repeat the certificate's public key as JWK parameters
 // (go-spiffe and SPIRE write them); when it does they must agree, or a reader
 // trusting the parameters and one trusting `x5c` would disagree.
@@ -233,12 +241,7 @@ std::string Bundle::ToSpiffeJson(int indent) const {
     key["x5c"] = Json::array({crypto::Base64Encode(cert.der())});
     keys.push_back(std::move(key));
   }
-  for (const JwtAuthority& authority : jwt_authorities_) {
-    Json key = JwkMembers(authority.public_key);
-    key["use"] = kUseJwtSvid;
-    key["kid"] = authority.key_id;
-    keys.push_back(std::move(key));
-  }
+  for (const JwtAuthority& authority : jwt_authorities_) keys.push_back(JwtAuthorityJwk(authority));
   Json doc = Json::object();
   doc["keys"] = std::move(keys);
   if (sequence_number_.has_value()) doc["spiffe_sequence"] = *sequence_number_;
@@ -250,12 +253,7 @@ std::string Bundle::ToSpiffeJson(int indent) const {
 
 std::string Bundle::ToJwtJwksJson() const {
   Json keys = Json::array();
-  for (const JwtAuthority& authority : jwt_authorities_) {
-    Json key = JwkMembers(authority.public_key);
-    key["use"] = kUseJwtSvid;
-    key["kid"] = authority.key_id;
-    keys.push_back(std::move(key));
-  }
+  for (const JwtAuthority& authority : jwt_authorities_) keys.push_back(JwtAuthorityJwk(authority));
   Json doc = Json::object();
   doc["keys"] = std::move(keys);
   return Dump(doc, -1);

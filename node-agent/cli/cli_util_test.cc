@@ -2,6 +2,8 @@
 // responses, the SPIFFE_ENDPOINT_SOCKET parser, socket resolution, the stop
 // token, and the X509SVIDResponse printer.
 
+#include "node-agent/cli/cli_util.h"
+
 #include <unistd.h>
 
 #include <sstream>
@@ -10,12 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "node-agent/cli/cli_util.h"
 #include "node-agent/cli/command.h"
 #include "node-agent/cli/stop.h"
 #include "node-agent/cli/test_util.h"
 #include "node-agent/cli/x509_response.h"
 #include "spiffe/spiffe_test_util.h"
+#include "tests/util/files.h"
 #include "workload.pb.h"
 
 namespace sigil::agent::cli {
@@ -216,8 +218,8 @@ TEST_F(X509ResponseTest, CaInsteadOfLeafFails) {
 TEST_F(X509ResponseTest, WriteCreatesTheDirectory) {
   absl::StatusOr<ParsedX509Response> parsed = ParseX509Response(Response(), st::TestNow());
   ASSERT_TRUE(parsed.ok());
-  char tmpl[] = "/tmp/sigil-write-XXXXXX";
-  std::string dir = std::string(::mkdtemp(tmpl)) + "/new/sub";
+  const ::sigil::testing::TempDir tmp("sigil-write");
+  const std::string dir = tmp.File("new/sub");
   std::ostringstream out;
   ASSERT_TRUE(WriteX509Response(*parsed, dir, out).ok());
   EXPECT_EQ(::access((dir + "/svid.0.key").c_str(), R_OK), 0);

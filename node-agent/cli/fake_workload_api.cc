@@ -1,9 +1,5 @@
 #include "node-agent/cli/fake_workload_api.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
-
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
@@ -205,14 +201,7 @@ grpc::Status FakeWorkloadApi::ValidateJWTSVID(grpc::ServerContext* context,
 FakeAgent::FakeAgent(spiffe::TrustDomain trust_domain, crypto::PrivateKey jwt_key,
                      std::string jwt_kid, absl::Time now)
     : workload(std::move(trust_domain), std::move(jwt_key), std::move(jwt_kid), now) {
-  char tmpl[] = "/tmp/sigil-agent-cli-test-XXXXXX";
-  char* dir = mkdtemp(tmpl);
-  if (dir == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed";
-    return;
-  }
-  dir_ = dir;
-  socket_path_ = dir_ + "/api.sock";
+  socket_path_ = dir_.File("api.sock");
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket_path_, grpc::InsecureServerCredentials());
   builder.RegisterService(&workload);
@@ -224,10 +213,6 @@ FakeAgent::FakeAgent(spiffe::TrustDomain trust_domain, crypto::PrivateKey jwt_ke
 FakeAgent::~FakeAgent() {
   workload.Close();
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
 }
 
 }  // namespace sigil::agent::cli::testing

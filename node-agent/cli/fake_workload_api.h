@@ -9,19 +9,20 @@
 // fake's JWT bundle at a fixed time, so `api fetch jwt` and
 // `api validate jwt` are exercised end to end.
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "spiffe/bundle.h"
 #include "spiffe/crypto/key.h"
+#include "tests/util/files.h"
 #include "workload.grpc.pb.h"
 
 namespace sigil::agent::cli::testing {
@@ -133,13 +134,13 @@ class FakeAgent {
   ~FakeAgent();
 
   const std::string& socket_path() const { return socket_path_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
   FakeWorkloadApi workload;
   FakeHealth health;
 
  private:
-  std::string dir_;
+  ::sigil::testing::TempDir dir_{"sigil-agent-cli-test"};
   std::string socket_path_;
   std::unique_ptr<grpc::Server> server_;
 };

@@ -21,15 +21,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "node-agent/workload_api/test_util.h"
+#include "tests/util/files.h"
+#include "tests/util/status_matchers.h"
+#include "tests/util/wait.h"
 #include "workload.grpc.pb.h"
 
 namespace sigil::agent {
 namespace {
 
-using testing::ExpectStatus;
-using testing::TempDir;
-using testing::WaitFor;
+using ::sigil::testing::ExpectStatus;
+using ::sigil::testing::TempDir;
+using ::sigil::testing::WaitFor;
 
 int ConnectTo(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

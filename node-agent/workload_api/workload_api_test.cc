@@ -33,11 +33,13 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "node-agent/workload_api/identity_source.h"
 #include "node-agent/workload_api/server.h"
-#include "node-agent/workload_api/test_util.h"
 #include "spiffe/bundle.h"
 #include "spiffe/jwtsvid.h"
 #include "spiffe/spiffe_test_util.h"
 #include "spiffe/x509svid.h"
+#include "tests/util/files.h"
+#include "tests/util/grpc_status.h"
+#include "tests/util/wait.h"
 #include "workload.grpc.pb.h"
 
 extern char** environ;
@@ -52,6 +54,9 @@ using attestors::workload::WorkloadAttestor;
 using attestors::workload::WorkloadAttestorRegistry;
 using attestors::workload::WorkloadProcess;
 using crypto::KeyType;
+using ::sigil::testing::ExpectGrpcStatus;
+using ::sigil::testing::TempDir;
+using ::sigil::testing::WaitFor;
 using spiffe::testing::LeafTemplate;
 using spiffe::testing::MakeRootCa;
 using spiffe::testing::TestCa;
@@ -59,9 +64,7 @@ using spiffe::testing::TestKey;
 using spiffe::testing::TestNow;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::TempDir;
 using ::testing::UnorderedElementsAre;
-using testing::WaitFor;
 
 // The test binary re-executes itself as a workload (or, for the pid
 // namespace test, as an agent); these variables tell the child what to do.
@@ -326,11 +329,6 @@ std::unique_ptr<grpc::ClientContext> Ctx(bool header = true) {
 std::unique_ptr<SpiffeWorkloadAPI::Stub> NewStub(const std::string& socket_path) {
   return SpiffeWorkloadAPI::NewStub(
       grpc::CreateChannel("unix:" + socket_path, grpc::InsecureChannelCredentials()));
-}
-
-void ExpectGrpcStatus(const grpc::Status& s, grpc::StatusCode code, const std::string& substr) {
-  EXPECT_EQ(s.error_code(), code) << s.error_code() << ": " << s.error_message();
-  EXPECT_THAT(s.error_message(), HasSubstr(substr));
 }
 
 // Reads a stream's first message; returns its status instead when the stream

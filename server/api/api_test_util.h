@@ -5,14 +5,14 @@
 // socket in a temporary directory, with an Authenticator fake whose caller
 // the test chooses.
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -23,6 +23,7 @@
 #include "server/datastore/memory_store.h"
 #include "server/store/store.h"
 #include "server/store/test_util.h"
+#include "tests/util/grpc_status.h"
 
 namespace sigil::server::api::testing {
 
@@ -116,13 +117,6 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<spire::api::server::bundle::v1::Bundle::Stub> bundle_;
 };
 
-// EXPECTs a grpc::Status with `code` and a message containing `substr`.
-inline void ExpectGrpc(const grpc::Status& s, grpc::StatusCode code, const std::string& substr) {
-  EXPECT_EQ(s.error_code(), code) << s.error_message();
-  EXPECT_NE(s.error_message().find(substr), std::string::npos)
-      << "message \"" << s.error_message() << "\" lacks \"" << substr << "\"";
-}
-
 // One RPC made with a fresh context, for authorization tables.
 struct Rpc {
   std::string name;
@@ -154,7 +148,8 @@ inline void CheckAuthorization(FakeAuthenticator* authn, const std::vector<Rpc>&
       if (allowed) {
         EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
       } else {
-        ExpectGrpc(s, grpc::StatusCode::PERMISSION_DENIED, rpc.name + ": caller (");
+        ::sigil::testing::ExpectGrpcStatus(s, grpc::StatusCode::PERMISSION_DENIED,
+                                           rpc.name + ": caller (");
       }
     }
   }

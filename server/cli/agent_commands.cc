@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
 #include "google/protobuf/empty.pb.h"
 #include "server/cli/command.h"
@@ -111,7 +112,7 @@ absl::Status BuildAgentFilter(const AgentFilterFlags& x, Filter* filter) {
 }
 
 void PrintAgent(const types::Agent& agent, std::ostream& out) {
-  out << "SPIFFE ID         : " << IdToString(agent.id()) << "\n";
+  out << "SPIFFE ID         : " << apitypes::SpiffeIdString(agent.id()) << "\n";
   out << "Attestation type  : " << agent.attestation_type() << "\n";
   out << "Expiration time   : " << GoTimeUtc(absl::FromUnixSeconds(agent.x509svid_expires_at()))
       << "\n";
@@ -140,18 +141,12 @@ class AgentListCommand final : public Command {
     SIGIL_RETURN_IF_ERROR(BuildAgentFilter(filter_, req.mutable_filter()));
     req.set_page_size(kListPageSize);
     agentv1::ListAgentsResponse result;
-    while (true) {
-      agentv1::ListAgentsResponse page;
-      grpc::ClientContext call;
-      grpc::Status st = ctx.client().Agent().ListAgents(&call, req, &page);
-      if (!st.ok()) return ctx.client().RpcError(st);
-      for (types::Agent& a : *page.mutable_agents()) *result.add_agents() = std::move(a);
-      if (page.next_page_token().empty()) break;
-      if (page.next_page_token() == req.page_token()) {
-        return absl::InternalError("the server repeated a page token");
-      }
-      req.set_page_token(page.next_page_token());
-    }
+    SIGIL_RETURN_IF_ERROR(ListAllPages(ctx.client(), ctx.client().Agent(), &agentv1::Agent::Stub::ListAgents, req, "",
+                                       [&](agentv1::ListAgentsResponse& page) {
+                                         for (types::Agent& a : *page.mutable_agents()) {
+                                           *result.add_agents() = std::move(a);
+                                         }
+                                       }));
     if (ctx.json()) {
       ctx.PrintJson(result);
       return absl::OkStatus();

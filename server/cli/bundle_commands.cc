@@ -2,6 +2,7 @@
 // commands over the Bundle service.
 
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
 #include "server/cli/bundle_format.h"
 #include "server/cli/command.h"
@@ -70,18 +71,13 @@ class BundleListCommand final : public Command {
     bundlev1::ListFederatedBundlesRequest req;
     req.set_page_size(kListPageSize);
     bundlev1::ListFederatedBundlesResponse result;
-    while (true) {
-      bundlev1::ListFederatedBundlesResponse page;
-      grpc::ClientContext call;
-      grpc::Status st = ctx.client().Bundle().ListFederatedBundles(&call, req, &page);
-      if (!st.ok()) return ctx.client().RpcError(st);
-      for (types::Bundle& b : *page.mutable_bundles()) *result.add_bundles() = std::move(b);
-      if (page.next_page_token().empty()) break;
-      if (page.next_page_token() == req.page_token()) {
-        return absl::InternalError("the server repeated a page token");
-      }
-      req.set_page_token(page.next_page_token());
-    }
+    SIGIL_RETURN_IF_ERROR(ListAllPages(ctx.client(), ctx.client().Bundle(),
+                                       &bundlev1::Bundle::Stub::ListFederatedBundles, req, "",
+                                       [&](bundlev1::ListFederatedBundlesResponse& page) {
+                                         for (types::Bundle& b : *page.mutable_bundles()) {
+                                           *result.add_bundles() = std::move(b);
+                                         }
+                                       }));
     if (ctx.json()) {
       ctx.PrintJson(result);
       return absl::OkStatus();
@@ -138,7 +134,7 @@ class BundleSetCommand final : public Command {
         return absl::InvalidArgumentError(
             absl::StrCat("unable to parse to spiffe bundle: ", parsed.status().message()));
       }
-      bundle = BundleToProto(*parsed);
+      bundle = apitypes::BundleToProto(*parsed);
     }
 
     bundlev1::BatchSetFederatedBundleRequest req;

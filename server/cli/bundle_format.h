@@ -2,14 +2,14 @@
 
 // Bundles as the bundle commands print and read them: PEM (X.509
 // authorities only) or SPIFFE bundle JSON (SPIFFE Trust Domain and Bundle
-// standard §4), converted from and to spire.api.types.Bundle.
+// standard §4). Conversions from and to spire.api.types.Bundle are
+// apitypes/convert.h's.
 
 #include <ostream>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "spiffe/bundle.h"
 #include "spire/api/types/bundle.pb.h"
 
 namespace sigil::server::cli {
@@ -20,17 +20,10 @@ enum class BundleFormat { kPem, kSpiffe };
 // ("invalid format: \"der\"") otherwise.
 absl::StatusOr<BundleFormat> ParseBundleFormat(absl::string_view s);
 
-// InvalidArgument when the trust domain, a certificate ("unable to parse
-// root CA 1: ...") or a JWT key ("unable to parse JWT signing key 0: ...")
-// is invalid. A zero refresh hint or sequence number means "not set".
-absl::StatusOr<spiffe::Bundle> BundleFromProto(const spire::api::types::Bundle& proto);
-
-spire::api::types::Bundle BundleToProto(const spiffe::Bundle& bundle);
-
 // Writes `bundle` in `format`: PEM certificates, or SPIFFE bundle JSON
 // indented by four spaces plus a newline. With `header`, a banner naming
 // the trust domain comes first (as `bundle list` prints). InvalidArgument
-// when the bundle does not convert.
+// when the bundle does not convert (apitypes::BundleFromProto).
 absl::Status WriteBundle(const spire::api::types::Bundle& bundle, BundleFormat format,
                          bool header, std::ostream& out);
 

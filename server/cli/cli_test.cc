@@ -1,6 +1,8 @@
 // End-to-end tests of the client commands: real command lines, a real gRPC
 // channel over a Unix socket, and the fake services of fake_server.h.
 
+#include "server/cli/cli.h"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,16 +15,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "apitypes/convert.h"
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/cli/cli.h"
 #include "server/cli/command.h"
 #include "server/cli/fake_server.h"
 #include "spiffe/bundle.h"
-#include "spiffe/crypto/csr.h"
 #include "spiffe/crypto/certificate.h"
+#include "spiffe/crypto/csr.h"
 #include "spiffe/crypto/encoding.h"
 #include "spiffe/crypto/key.h"
 
@@ -347,8 +349,8 @@ TEST_F(CliTest, EntryCreateSendsTheEntryTheFlagsDescribe) {
   ASSERT_EQ(req.entries_size(), 1);
   const types::Entry& e = req.entries(0);
   EXPECT_EQ(e.id(), "custom-id");
-  EXPECT_EQ(IdToString(e.spiffe_id()), "spiffe://example.org/web");
-  EXPECT_EQ(IdToString(e.parent_id()), "spiffe://example.org/spire/agent/join_token/tok");
+  EXPECT_EQ(apitypes::SpiffeIdString(e.spiffe_id()), "spiffe://example.org/web");
+  EXPECT_EQ(apitypes::SpiffeIdString(e.parent_id()), "spiffe://example.org/spire/agent/join_token/tok");
   ASSERT_EQ(e.selectors_size(), 2);
   EXPECT_EQ(e.selectors(1).type(), "k8s");
   EXPECT_EQ(e.selectors(1).value(), "ns:default");
@@ -385,7 +387,7 @@ TEST_F(CliTest, EntryCreateNodeEntryIsParentedByTheServer) {
                   "-selector", "join_token:tok"});
   ASSERT_EQ(r.code, 0) << r.err;
   const types::Entry e = server_.entry.create.last().entries(0);
-  EXPECT_EQ(IdToString(e.parent_id()), "spiffe://example.org/spire/server");
+  EXPECT_EQ(apitypes::SpiffeIdString(e.parent_id()), "spiffe://example.org/spire/server");
 }
 
 TEST_F(CliTest, EntryCreateDeprecatedTtlSetsX509Ttl) {
@@ -650,8 +652,8 @@ TEST_F(CliTest, EntryShowFiltersPagesAndSorts) {
   EXPECT_EQ(reqs[1].page_token(), "p2");
   EXPECT_EQ(reqs[0].page_size(), 500);
   const auto& f = reqs[0].filter();
-  EXPECT_EQ(IdToString(f.by_spiffe_id()), "spiffe://example.org/web");
-  EXPECT_EQ(IdToString(f.by_parent_id()), "spiffe://example.org/p");
+  EXPECT_EQ(apitypes::SpiffeIdString(f.by_spiffe_id()), "spiffe://example.org/web");
+  EXPECT_EQ(apitypes::SpiffeIdString(f.by_parent_id()), "spiffe://example.org/p");
   EXPECT_EQ(f.by_selectors().selectors_size(), 2);
   EXPECT_EQ(f.by_selectors().match(), types::SelectorMatch::MATCH_SUBSET);
   EXPECT_THAT(f.by_federates_with().trust_domains(), ElementsAre("other.org"));
@@ -802,8 +804,7 @@ TEST_F(CliTest, AgentShowPrintsTheAgentAndItsSelectors) {
   server_.agent.get.Respond(SampleAgent("a", false));
   Result r = Run({"agent", "show", "-spiffeID", "spiffe://example.org/spire/agent/join_token/a"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(IdToString(server_.agent.get.last().id()),
-            "spiffe://example.org/spire/agent/join_token/a");
+  EXPECT_EQ(apitypes::SpiffeIdString(server_.agent.get.last().id()), "spiffe://example.org/spire/agent/join_token/a");
   EXPECT_THAT(r.out, StartsWith("Found an attested agent given its SPIFFE ID\n\nSPIFFE ID"));
   EXPECT_THAT(r.out, HasSubstr("Can re-attest     : true\n\nSelectors         : join_token:a\n"));
 }
@@ -1132,7 +1133,7 @@ TEST_F(CliTest, JwtMintPrintsTheToken) {
   EXPECT_EQ(r.out, FakeJwt(kNow + 300) + "\n");
   EXPECT_EQ(r.err, "");
   svidv1::MintJWTSVIDRequest req = server_.svid->jwt.last();
-  EXPECT_EQ(IdToString(req.id()), "spiffe://example.org/w");
+  EXPECT_EQ(apitypes::SpiffeIdString(req.id()), "spiffe://example.org/w");
   EXPECT_THAT(req.audience(), ElementsAre("a1", "a2"));
   EXPECT_EQ(req.ttl(), 300);
 }

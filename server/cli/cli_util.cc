@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "apitypes/convert.h"
 #include "spiffe/id.h"
 
 namespace sigil::server::cli {
@@ -13,11 +14,6 @@ std::string Pluralize(int64_t n, absl::string_view singular, absl::string_view p
   return absl::StrCat(n, " ", n == 1 ? singular : plural);
 }
 
-std::string IdToString(const types::SPIFFEID& id) {
-  if (id.trust_domain().empty() && id.path().empty()) return "";
-  return absl::StrCat("spiffe://", id.trust_domain(), id.path());
-}
-
 absl::StatusOr<types::SPIFFEID> ParseSpiffeIdArg(absl::string_view what,
                                                  absl::string_view value) {
   absl::StatusOr<spiffe::SpiffeId> id = spiffe::SpiffeId::FromString(value);
@@ -26,10 +22,7 @@ absl::StatusOr<types::SPIFFEID> ParseSpiffeIdArg(absl::string_view what,
                                                    " is not a valid SPIFFE ID: ",
                                                    id.status().message()));
   }
-  types::SPIFFEID out;
-  out.set_trust_domain(id->trust_domain().name());
-  out.set_path(id->path());
-  return out;
+  return apitypes::SpiffeIdToProto(*id);
 }
 
 absl::StatusOr<std::string> ParseTrustDomainArg(absl::string_view value) {
@@ -67,8 +60,8 @@ absl::StatusOr<types::Selector> ParseSelectorArg(absl::string_view s) {
 
 void PrintEntry(const types::Entry& e, std::ostream& out) {
   out << "Entry ID         : " << (e.id().empty() ? "(none)" : e.id()) << "\n";
-  out << "SPIFFE ID        : " << IdToString(e.spiffe_id()) << "\n";
-  out << "Parent ID        : " << IdToString(e.parent_id()) << "\n";
+  out << "SPIFFE ID        : " << apitypes::SpiffeIdString(e.spiffe_id()) << "\n";
+  out << "Parent ID        : " << apitypes::SpiffeIdString(e.parent_id()) << "\n";
   out << "Revision         : " << e.revision_number() << "\n";
   if (e.downstream()) out << "Downstream       : true\n";
   if (e.x509_svid_ttl() == 0) {

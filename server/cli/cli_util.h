@@ -29,9 +29,6 @@ using ::sigil::cli::ProtoToJson;
 // "<n> <singular>" when n == 1, else "<n> <plural>".
 std::string Pluralize(int64_t n, absl::string_view singular, absl::string_view plural);
 
-// "spiffe://<trust_domain><path>"; "" when both parts are empty.
-std::string IdToString(const spire::api::types::SPIFFEID& id);
-
 // Parses and validates a SPIFFE ID given on the command line.
 // InvalidArgument: "<what> \"<value>\" is not a valid SPIFFE ID: <reason>".
 absl::StatusOr<spire::api::types::SPIFFEID> ParseSpiffeIdArg(absl::string_view what,

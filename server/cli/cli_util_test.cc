@@ -35,15 +35,6 @@ TEST(Pluralize, OneIsSingular) {
   EXPECT_EQ(Pluralize(2, "entry", "entries"), "2 entries");
 }
 
-TEST(IdToString, JoinsTheParts) {
-  types::SPIFFEID id;
-  EXPECT_EQ(IdToString(id), "");
-  id.set_trust_domain("example.org");
-  EXPECT_EQ(IdToString(id), "spiffe://example.org");
-  id.set_path("/a/b");
-  EXPECT_EQ(IdToString(id), "spiffe://example.org/a/b");
-}
-
 TEST(ParseSpiffeIdArg, SplitsValidIds) {
   absl::StatusOr<types::SPIFFEID> id = ParseSpiffeIdArg("SPIFFE ID", "spiffe://example.org/a/b");
   ASSERT_TRUE(id.ok()) << id.status();

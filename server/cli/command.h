@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/cli_flags.h"
 #include "common/clock.h"
 #include "google/protobuf/message.h"
@@ -71,6 +73,32 @@ struct CommandSpec {
 // Runs one command line (without argv[0]) against `env`; returns the exit
 // code: 0 on success or help, 1 on any error (usage, validation, RPC).
 int RunCommandLine(const std::vector<std::string>& args, const CommandEnv& env);
+
+// Fetches every page of a paged List RPC: calls `(stub.*list)` with `req`,
+// its page_token advanced to each page's next_page_token until one comes
+// back empty, and hands each page to `take(Response&)`. A failed call is
+// returned as client.RpcError(status, context); a page token that comes back
+// unchanged (the loop would never end) is Internal "<context>: the server
+// repeated a page token" (without "<context>: " when `context` is empty).
+template <typename Stub, typename Request, typename Response, typename Take>
+absl::Status ListAllPages(ServerClient& client, Stub& stub,
+                          grpc::Status (Stub::*list)(grpc::ClientContext*, const Request&,
+                                                     Response*),
+                          Request req, absl::string_view context, const Take& take) {
+  while (true) {
+    Response page;
+    grpc::ClientContext call;
+    grpc::Status st = (stub.*list)(&call, req, &page);
+    if (!st.ok()) return client.RpcError(st, context);
+    take(page);
+    if (page.next_page_token().empty()) return absl::OkStatus();
+    if (page.next_page_token() == req.page_token()) {
+      return absl::InternalError(
+          absl::StrCat(context, context.empty() ? "" : ": ", "the server repeated a page token"));
+    }
+    req.set_page_token(page.next_page_token());
+  }
+}
 
 // Reads `path`, or all of `in` when `path` is "-" or empty. InvalidArgument
 // naming the path when it cannot be read.

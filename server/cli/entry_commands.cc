@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "server/cli/command.h"
@@ -416,7 +417,7 @@ void SortEntries(google::protobuf::RepeatedPtrField<types::Entry>* entries) {
   auto key = [](const types::Entry& e) {
     std::vector<std::string> selectors;
     for (const types::Selector& s : e.selectors()) selectors.push_back(SelectorKey(s));
-    return std::make_tuple(IdToString(e.spiffe_id()), IdToString(e.parent_id()),
+    return std::make_tuple(apitypes::SpiffeIdString(e.spiffe_id()), apitypes::SpiffeIdString(e.parent_id()),
                            e.x509_svid_ttl(), e.jwt_svid_ttl(), selectors, e.id());
   };
   std::sort(entries->begin(), entries->end(),
@@ -450,18 +451,12 @@ class EntryShowCommand final : public Command {
       entryv1::ListEntriesRequest req;
       SIGIL_RETURN_IF_ERROR(BuildFilter(filter_, flags, req.mutable_filter()));
       req.set_page_size(kListPageSize);
-      while (true) {
-        entryv1::ListEntriesResponse page;
-        grpc::ClientContext call;
-        grpc::Status st = ctx.client().Entry().ListEntries(&call, req, &page);
-        if (!st.ok()) return ctx.client().RpcError(st, "error fetching entries");
-        for (types::Entry& e : *page.mutable_entries()) *result.add_entries() = std::move(e);
-        if (page.next_page_token().empty()) break;
-        if (page.next_page_token() == req.page_token()) {
-          return absl::InternalError("error fetching entries: the server repeated a page token");
-        }
-        req.set_page_token(page.next_page_token());
-      }
+      SIGIL_RETURN_IF_ERROR(ListAllPages(ctx.client(), ctx.client().Entry(), &entryv1::Entry::Stub::ListEntries, req,
+                                         "error fetching entries", [&](entryv1::ListEntriesResponse& page) {
+                                           for (types::Entry& e : *page.mutable_entries()) {
+                                             *result.add_entries() = std::move(e);
+                                           }
+                                         }));
     }
     SortEntries(result.mutable_entries());
     if (ctx.json()) {

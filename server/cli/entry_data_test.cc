@@ -1,5 +1,6 @@
 #include "server/cli/entry_data.h"
 
+#include "apitypes/convert.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/cli/cli_util.h"
@@ -48,8 +49,9 @@ TEST(ParseEntryData, ReadsSpireFormat) {
   ASSERT_TRUE(entries.ok()) << entries.status();
   ASSERT_EQ(entries->size(), 2u);
   const types::Entry& blog = (*entries)[0];
-  EXPECT_EQ(IdToString(blog.spiffe_id()), "spiffe://example.org/Blog");
-  EXPECT_EQ(IdToString(blog.parent_id()), "spiffe://example.org/spire/agent/join_token/TokenBlog");
+  EXPECT_EQ(apitypes::SpiffeIdString(blog.spiffe_id()), "spiffe://example.org/Blog");
+  EXPECT_EQ(apitypes::SpiffeIdString(blog.parent_id()),
+            "spiffe://example.org/spire/agent/join_token/TokenBlog");
   ASSERT_EQ(blog.selectors_size(), 1);
   EXPECT_EQ(blog.selectors(0).type(), "unix");
   EXPECT_EQ(blog.selectors(0).value(), "uid:1111");
@@ -75,7 +77,7 @@ TEST(ParseEntryData, KeysMatchCaseInsensitivelyAndNullIsUnset) {
       R"({"Entries":[{"SPIFFE_ID":"spiffe://e.org/a","Parent_Id":"spiffe://e.org/p",
           "hint":null,"selectors":null}]})");
   ASSERT_TRUE(entries.ok()) << entries.status();
-  EXPECT_EQ(IdToString((*entries)[0].spiffe_id()), "spiffe://e.org/a");
+  EXPECT_EQ(apitypes::SpiffeIdString((*entries)[0].spiffe_id()), "spiffe://e.org/a");
   EXPECT_EQ((*entries)[0].hint(), "");
 }
 
@@ -90,7 +92,7 @@ TEST(ParseEntryData, ReadsProtobufJsonOfEntry) {
   ASSERT_TRUE(entries.ok()) << entries.status();
   ASSERT_EQ(entries->size(), 2u);
   EXPECT_EQ((*entries)[0].id(), "e1");
-  EXPECT_EQ(IdToString((*entries)[0].parent_id()), "spiffe://e.org/p");
+  EXPECT_EQ(apitypes::SpiffeIdString((*entries)[0].parent_id()), "spiffe://e.org/p");
   EXPECT_EQ((*entries)[0].x509_svid_ttl(), 60);
   EXPECT_EQ((*entries)[0].expires_at(), 5);
   EXPECT_EQ((*entries)[1].jwt_svid_ttl(), 9);

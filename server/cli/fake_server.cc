@@ -1,9 +1,5 @@
 #include "server/cli/fake_server.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "spiffe/crypto/csr.h"
@@ -55,14 +51,7 @@ FakeServer::FakeServer(absl::Time now)
                           "example.org", spiffe::testing::TestKey(crypto::KeyType::kEcP256))) {}
 
 FakeServer::FakeServer(absl::Time now, spiffe::testing::TestCa ca) : ca_(ca.cert) {
-  char tmpl[] = "/tmp/sigil-cli-test-XXXXXX";
-  char* dir = mkdtemp(tmpl);
-  if (dir == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed";
-    return;
-  }
-  dir_ = dir;
-  socket_path_ = dir_ + "/api.sock";
+  socket_path_ = dir_.File("api.sock");
 
   svid = std::make_unique<FakeSvidService>(ca.cert, ca.issuer, now);
   types::Bundle b;
@@ -84,10 +73,6 @@ FakeServer::FakeServer(absl::Time now, spiffe::testing::TestCa ca) : ca_(ca.cert
 
 FakeServer::~FakeServer() {
   if (server_ != nullptr) server_->Shutdown();
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
 }
 
 }  // namespace sigil::server::cli::testing

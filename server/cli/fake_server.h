@@ -7,13 +7,13 @@
 // The SVID fake is the exception: it really checks the CSR and issues an
 // X509-SVID from a test CA, so `x509 mint` is exercised end to end.
 
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
 #include <deque>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/empty.pb.h"
@@ -27,6 +27,7 @@
 #include "spire/api/server/entry/v1/entry.grpc.pb.h"
 #include "spire/api/server/localauthority/v1/localauthority.grpc.pb.h"
 #include "spire/api/server/svid/v1/svid.grpc.pb.h"
+#include "tests/util/files.h"
 
 namespace sigil::server::cli::testing {
 
@@ -300,7 +301,7 @@ class FakeServer {
   ~FakeServer();
 
   const std::string& socket_path() const { return socket_path_; }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
   const crypto::Certificate& ca() const { return ca_; }
 
   FakeEntryService entry;
@@ -313,7 +314,7 @@ class FakeServer {
  private:
   FakeServer(absl::Time now, spiffe::testing::TestCa ca);
 
-  std::string dir_;
+  ::sigil::testing::TempDir dir_{"sigil-cli-test"};
   std::string socket_path_;
   crypto::Certificate ca_;
   std::unique_ptr<grpc::Server> server_;

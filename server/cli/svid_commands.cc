@@ -4,13 +4,13 @@
 
 #include <cstdint>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "apitypes/convert.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "server/cli/command.h"
@@ -68,7 +68,8 @@ class X509MintCommand final : public Command {
       return absl::InternalError(absl::StrCat("unable to generate key: ", key.status().message()));
     }
     // The server takes the DNS SANs from the CSR, as SPIRE's does.
-    absl::StatusOr<std::string> csr = crypto::CreateCsrDer(*key, {}, {IdToString(id)}, dns_names_);
+    absl::StatusOr<std::string> csr =
+        crypto::CreateCsrDer(*key, {}, {apitypes::SpiffeIdString(id)}, dns_names_);
     if (!csr.ok()) {
       return absl::InternalError(absl::StrCat("unable to generate CSR: ", csr.status().message()));
     }

@@ -34,6 +34,45 @@ absl::Status ValidateKey(absl::string_view key, absl::string_view what) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateRange(absl::string_view prefix, absl::string_view start_after, int64_t limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("datastore: limit is ", limit, "; it must be >= 0"));
+  }
+  if (prefix.size() > kMaxKeyBytes || start_after.size() > kMaxKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("datastore: prefix and start_after must be at most ", kMaxKeyBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateWatch(absl::string_view prefix, int64_t from_revision, const WatchCallback& callback) {
+  if (from_revision < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("datastore: from_revision is ", from_revision, "; it must be >= 0"));
+  }
+  if (prefix.size() > kMaxKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("datastore: prefix is ", prefix.size(), " bytes; the limit is ", kMaxKeyBytes));
+  }
+  if (!callback) return absl::InvalidArgumentError("datastore: watch callback is empty");
+  return absl::OkStatus();
+}
+
+absl::Status ClosedError() { return absl::FailedPreconditionError("datastore: closed"); }
+
+absl::Status CloseFromCallbackError() {
+  return absl::FailedPreconditionError("datastore: Close() called from a watch callback");
+}
+
+absl::Status KeyNotFoundError(absl::string_view key) {
+  return absl::NotFoundError(absl::StrCat("datastore: key ", QuoteKey(key), " not found"));
+}
+
+absl::Status CompactedError(int64_t revision, int64_t compact_revision, absl::string_view context) {
+  return absl::OutOfRangeError(absl::StrCat("datastore: ", context, "revision ", revision,
+                                            " has been compacted; the oldest retained revision is ",
+                                            compact_revision + 1));
+}
+
 absl::Status ValidateTxn(const Txn& txn) {
   if (txn.compares.size() > kMaxTxnOps) {
     return absl::InvalidArgumentError(absl::StrCat("datastore: transaction has ", txn.compares.size(),

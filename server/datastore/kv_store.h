@@ -256,6 +256,29 @@ absl::Status ValidateKey(absl::string_view key, absl::string_view what);
 // Every rule of Commit's INVALID_ARGUMENT list.
 absl::Status ValidateTxn(const Txn& txn);
 
+// Range's INVALID_ARGUMENT rules: limit >= 0; prefix and start_after at most
+// kMaxKeyBytes.
+absl::Status ValidateRange(absl::string_view prefix, absl::string_view start_after, int64_t limit);
+
+// Watch's INVALID_ARGUMENT rules: from_revision >= 0; prefix at most
+// kMaxKeyBytes; a callback.
+absl::Status ValidateWatch(absl::string_view prefix, int64_t from_revision,
+                           const WatchCallback& callback);
+
+// FAILED_PRECONDITION "datastore: closed", for every method after Close().
+absl::Status ClosedError();
+
+// FAILED_PRECONDITION for Close() called from a watch callback.
+absl::Status CloseFromCallbackError();
+
+// NOT_FOUND naming `key`, for Get.
+absl::Status KeyNotFoundError(absl::string_view key);
+
+// OUT_OF_RANGE "datastore: <context>revision <revision> has been compacted;
+// the oldest retained revision is <compact_revision + 1>".
+absl::Status CompactedError(int64_t revision, int64_t compact_revision,
+                            absl::string_view context = "");
+
 // ABORTED naming `key`, its expected and actual mod_revision (0 = absent),
 // carrying `key` for FailedCompareKey().
 absl::Status CompareFailedError(absl::string_view key, int64_t expected, int64_t actual);

@@ -24,6 +24,7 @@
 #include "server/datastore/kv_store.h"
 #include "server/datastore/memory_store.h"
 #include "server/datastore/rocksdb_store.h"
+#include "tests/util/files.h"
 
 namespace sigil::server::datastore {
 namespace {
@@ -144,9 +145,7 @@ std::vector<std::string> Keys(const RangeResult& r) {
 class KvStoreConformanceTest : public ::testing::TestWithParam<Engine> {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/datastore_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = ::sigil::testing::MakeTempDir("datastore-test");
     store_ = OpenStore({});
     ASSERT_NE(store_, nullptr);
   }

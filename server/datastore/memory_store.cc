@@ -7,11 +7,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace sigil::server::datastore {
-namespace {
-
-absl::Status ClosedError() { return absl::FailedPreconditionError("datastore: closed"); }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<MemoryStore>> MemoryStore::Create(const MemoryStoreOptions& options) {
   if (options.retained_revisions < 1) {
@@ -34,7 +29,7 @@ MemoryStore::~MemoryStore() { Close().IgnoreError(); }
 
 absl::Status MemoryStore::Close() {
   if (hub_->OnDispatcherThread()) {
-    return absl::FailedPreconditionError("datastore: Close() called from a watch callback");
+    return internal::CloseFromCallbackError();
   }
   {
     absl::MutexLock lock(&mu_);
@@ -47,25 +42,20 @@ absl::StatusOr<KeyValue> MemoryStore::Get(absl::string_view key) {
   absl::Status valid = internal::ValidateKey(key, "key");
   if (!valid.ok()) return valid;
   absl::ReaderMutexLock lock(&mu_);
-  if (closed_) return ClosedError();
+  if (closed_) return internal::ClosedError();
   auto it = data_.find(key);
   if (it == data_.end()) {
-    return absl::NotFoundError(absl::StrCat("datastore: key ", internal::QuoteKey(key), " not found"));
+    return internal::KeyNotFoundError(key);
   }
   return KeyValue{it->first, it->second.value, it->second.create_revision, it->second.mod_revision};
 }
 
 absl::StatusOr<RangeResult> MemoryStore::Range(absl::string_view prefix, absl::string_view start_after,
                                                int64_t limit) {
-  if (limit < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("datastore: limit is ", limit, "; it must be >= 0"));
-  }
-  if (prefix.size() > kMaxKeyBytes || start_after.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("datastore: prefix and start_after must be at most ", kMaxKeyBytes, " bytes"));
-  }
+  absl::Status valid = internal::ValidateRange(prefix, start_after, limit);
+  if (!valid.ok()) return valid;
   absl::ReaderMutexLock lock(&mu_);
-  if (closed_) return ClosedError();
+  if (closed_) return internal::ClosedError();
   RangeResult result;
   result.revision = revision_;
   auto it = start_after < prefix ? data_.lower_bound(prefix) : data_.upper_bound(start_after);
@@ -84,7 +74,7 @@ absl::StatusOr<int64_t> MemoryStore::Commit(const Txn& txn) {
   absl::Status valid = internal::ValidateTxn(txn);
   if (!valid.ok()) return valid;
   absl::MutexLock lock(&mu_);
-  if (closed_) return ClosedError();
+  if (closed_) return internal::ClosedError();
   for (const Compare& c : txn.compares) {
     auto it = data_.find(c.key);
     int64_t actual = it == data_.end() ? 0 : it->second.mod_revision;
@@ -121,30 +111,21 @@ absl::StatusOr<int64_t> MemoryStore::Commit(const Txn& txn) {
 
 absl::StatusOr<int64_t> MemoryStore::CurrentRevision() {
   absl::ReaderMutexLock lock(&mu_);
-  if (closed_) return ClosedError();
+  if (closed_) return internal::ClosedError();
   return revision_;
 }
 
 absl::StatusOr<std::unique_ptr<WatchHandle>> MemoryStore::Watch(absl::string_view prefix,
                                                                 int64_t from_revision,
                                                                 WatchCallback callback) {
-  if (from_revision < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("datastore: from_revision is ", from_revision, "; it must be >= 0"));
-  }
-  if (prefix.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("datastore: prefix is ", prefix.size(), " bytes; the limit is ", kMaxKeyBytes));
-  }
-  if (!callback) return absl::InvalidArgumentError("datastore: watch callback is empty");
+  absl::Status valid = internal::ValidateWatch(prefix, from_revision, callback);
+  if (!valid.ok()) return valid;
   // Holding mu_ keeps commits out between the compaction check and the
   // registration.
   absl::ReaderMutexLock lock(&mu_);
-  if (closed_) return ClosedError();
+  if (closed_) return internal::ClosedError();
   if (from_revision != 0 && from_revision <= compact_revision_) {
-    return absl::OutOfRangeError(absl::StrCat("datastore: revision ", from_revision,
-                                              " has been compacted; the oldest retained revision is ",
-                                              compact_revision_ + 1));
+    return internal::CompactedError(from_revision, compact_revision_);
   }
   return hub_->Add(prefix, from_revision, std::move(callback));
 }
@@ -153,9 +134,7 @@ absl::Status MemoryStore::ReadChanges(int64_t from, int64_t to, size_t max_revis
                                       std::vector<WatchResponse>* out) {
   absl::ReaderMutexLock lock(&mu_);
   if (from <= compact_revision_) {
-    return absl::OutOfRangeError(absl::StrCat("datastore: watch fell behind: revision ", from,
-                                              " has been compacted; the oldest retained revision is ",
-                                              compact_revision_ + 1));
+    return internal::CompactedError(from, compact_revision_, "watch fell behind: ");
   }
   size_t index = static_cast<size_t>(from - compact_revision_ - 1);
   for (size_t n = 0; n < max_revisions && index < history_.size() && history_[index].revision <= to;

@@ -51,8 +51,6 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view context) {
   return absl::InternalError(msg);
 }
 
-absl::Status ClosedError() { return absl::FailedPreconditionError("datastore: closed"); }
-
 void AppendBigEndian64(std::string* out, int64_t v) {
   uint64_t u = static_cast<uint64_t>(v);
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>((u >> shift) & 0xff));
@@ -401,7 +399,7 @@ RocksDbStore::~RocksDbStore() { Close().IgnoreError(); }
 
 absl::Status RocksDbStore::Close() {
   if (hub_->OnDispatcherThread()) {
-    return absl::FailedPreconditionError("datastore: Close() called from a watch callback");
+    return internal::CloseFromCallbackError();
   }
   absl::Status stopped = hub_->Stop("datastore closed");
   if (!stopped.ok()) return stopped;
@@ -419,11 +417,11 @@ absl::StatusOr<KeyValue> RocksDbStore::Get(absl::string_view key) {
   absl::Status valid = internal::ValidateKey(key, "key");
   if (!valid.ok()) return valid;
   absl::ReaderMutexLock lock(&db_mu_);
-  if (db_ == nullptr) return ClosedError();
+  if (db_ == nullptr) return internal::ClosedError();
   std::string raw;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), KvKey(key), &raw);
   if (s.IsNotFound()) {
-    return absl::NotFoundError(absl::StrCat("datastore: key ", internal::QuoteKey(key), " not found"));
+    return internal::KeyNotFoundError(key);
   }
   if (!s.ok()) return FromRocks(s, absl::StrCat("reading key ", internal::QuoteKey(key)));
   absl::StatusOr<StoredValue> v = DecodeStoredValue(key, raw);
@@ -433,15 +431,10 @@ absl::StatusOr<KeyValue> RocksDbStore::Get(absl::string_view key) {
 
 absl::StatusOr<RangeResult> RocksDbStore::Range(absl::string_view prefix, absl::string_view start_after,
                                                 int64_t limit) {
-  if (limit < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("datastore: limit is ", limit, "; it must be >= 0"));
-  }
-  if (prefix.size() > kMaxKeyBytes || start_after.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("datastore: prefix and start_after must be at most ", kMaxKeyBytes, " bytes"));
-  }
+  absl::Status valid = internal::ValidateRange(prefix, start_after, limit);
+  if (!valid.ok()) return valid;
   absl::ReaderMutexLock lock(&db_mu_);
-  if (db_ == nullptr) return ClosedError();
+  if (db_ == nullptr) return internal::ClosedError();
   ScopedSnapshot snapshot(db_.get());
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot.get();
@@ -486,7 +479,7 @@ absl::StatusOr<int64_t> RocksDbStore::Commit(const Txn& txn) {
   if (!valid.ok()) return valid;
   absl::MutexLock commit_lock(&commit_mu_);
   absl::ReaderMutexLock db_lock(&db_mu_);
-  if (db_ == nullptr) return ClosedError();
+  if (db_ == nullptr) return internal::ClosedError();
   if (!write_failure_.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "datastore(rocksdb): refusing writes after a failed write (restart sigil-server to recover): ",
@@ -567,40 +560,31 @@ absl::StatusOr<int64_t> RocksDbStore::Commit(const Txn& txn) {
 
 absl::StatusOr<int64_t> RocksDbStore::CurrentRevision() {
   absl::ReaderMutexLock lock(&db_mu_);
-  if (db_ == nullptr) return ClosedError();
+  if (db_ == nullptr) return internal::ClosedError();
   return current_revision_.load(std::memory_order_acquire);
 }
 
 absl::StatusOr<int64_t> RocksDbStore::CompactRevision() {
   absl::MutexLock commit_lock(&commit_mu_);
   absl::ReaderMutexLock lock(&db_mu_);
-  if (db_ == nullptr) return ClosedError();
+  if (db_ == nullptr) return internal::ClosedError();
   return compact_revision_;
 }
 
 absl::StatusOr<std::unique_ptr<WatchHandle>> RocksDbStore::Watch(absl::string_view prefix,
                                                                  int64_t from_revision,
                                                                  WatchCallback callback) {
-  if (from_revision < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("datastore: from_revision is ", from_revision, "; it must be >= 0"));
-  }
-  if (prefix.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("datastore: prefix is ", prefix.size(), " bytes; the limit is ", kMaxKeyBytes));
-  }
-  if (!callback) return absl::InvalidArgumentError("datastore: watch callback is empty");
+  absl::Status valid = internal::ValidateWatch(prefix, from_revision, callback);
+  if (!valid.ok()) return valid;
   // Holding commit_mu_ keeps commits out between the compaction check and
   // the registration.
   absl::MutexLock commit_lock(&commit_mu_);
   {
     absl::ReaderMutexLock lock(&db_mu_);
-    if (db_ == nullptr) return ClosedError();
+    if (db_ == nullptr) return internal::ClosedError();
   }
   if (from_revision != 0 && from_revision <= compact_revision_) {
-    return absl::OutOfRangeError(absl::StrCat("datastore: revision ", from_revision,
-                                              " has been compacted; the oldest retained revision is ",
-                                              compact_revision_ + 1));
+    return internal::CompactedError(from_revision, compact_revision_);
   }
   return hub_->Add(prefix, from_revision, std::move(callback));
 }
@@ -608,7 +592,7 @@ absl::StatusOr<std::unique_ptr<WatchHandle>> RocksDbStore::Watch(absl::string_vi
 absl::Status RocksDbStore::ReadChanges(int64_t from, int64_t to, size_t max_revisions,
                                        std::vector<WatchResponse>* out) {
   absl::ReaderMutexLock lock(&db_mu_);
-  if (db_ == nullptr) return ClosedError();
+  if (db_ == nullptr) return internal::ClosedError();
   // One snapshot: the compaction point and the log entries it guards agree.
   ScopedSnapshot snapshot(db_.get());
   rocksdb::ReadOptions ro;
@@ -616,9 +600,7 @@ absl::Status RocksDbStore::ReadChanges(int64_t from, int64_t to, size_t max_revi
   absl::StatusOr<int64_t> compact = ReadMetaRevision(db_.get(), ro, kCompactKey);
   if (!compact.ok()) return compact.status();
   if (from <= *compact) {
-    return absl::OutOfRangeError(absl::StrCat("datastore: watch fell behind: revision ", from,
-                                              " has been compacted; the oldest retained revision is ",
-                                              *compact + 1));
+    return internal::CompactedError(from, *compact, "watch fell behind: ");
   }
   const std::string upper = LogKey(to + 1);
   rocksdb::Slice upper_slice(upper);

@@ -28,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
+#include "tests/util/files.h"
 
 namespace sigil::server::datastore {
 namespace {
@@ -108,9 +109,7 @@ bool ReadSome(int fd, std::string* buffer) {
 class RocksDbStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/rocksdb_store_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
+    root_ = ::sigil::testing::MakeTempDir("rocksdb-store-test");
     dir_ = root_ + "/data";
   }
   void TearDown() override { std::filesystem::remove_all(root_); }

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "apitypes/convert.h"
 
 namespace sigil::server {
 namespace {
@@ -35,7 +36,7 @@ absl::StatusOr<spiffe::SpiffeId> MemberId(absl::string_view field, bool present,
                                           const types::SPIFFEID& id,
                                           const spiffe::TrustDomain& td) {
   if (!present) return FieldError(field, "missing");
-  absl::StatusOr<spiffe::SpiffeId> parsed = IdFromProto(id);
+  absl::StatusOr<spiffe::SpiffeId> parsed = apitypes::SpiffeIdFromProto(id);
   if (!parsed.ok()) return FieldError(field, parsed.status().message());
   if (!parsed->MemberOf(td)) {
     return FieldError(field, absl::StrCat("\"", parsed->ToString(),
@@ -49,31 +50,6 @@ absl::StatusOr<spiffe::SpiffeId> MemberId(absl::string_view field, bool present,
 }
 
 }  // namespace
-
-absl::StatusOr<spiffe::TrustDomain> ParseTrustDomain(absl::string_view s) {
-  absl::StatusOr<spiffe::TrustDomain> td = spiffe::TrustDomain::FromString(s);
-  if (!td.ok()) return td.status();
-  // FromString also takes a full SPIFFE ID and drops its path; a trust
-  // domain field holding a path is a mistake worth reporting.
-  if (s != td->name() && s != td->IdString()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", s, "\" is not a trust domain name (expected e.g. \"", td->name(), "\")"));
-  }
-  return td;
-}
-
-absl::StatusOr<spiffe::SpiffeId> IdFromProto(const types::SPIFFEID& id) {
-  absl::StatusOr<spiffe::TrustDomain> td = ParseTrustDomain(id.trust_domain());
-  if (!td.ok()) return td.status();
-  return spiffe::SpiffeId::FromPath(*td, id.path());
-}
-
-types::SPIFFEID ProtoFromId(const spiffe::SpiffeId& id) {
-  types::SPIFFEID out;
-  out.set_trust_domain(id.trust_domain().name());
-  out.set_path(id.path());
-  return out;
-}
 
 bool IsReservedPath(absl::string_view path) {
   return path == "/spire" || absl::StartsWith(path, "/spire/");
@@ -145,14 +121,14 @@ absl::StatusOr<types::Entry> ValidateEntry(const types::Entry& entry, const spif
       return FieldError("spiffe_id", absl::StrCat("\"", id->ToString(),
                                                   "\" is in the reserved namespace \"/spire\""));
     }
-    *out.mutable_spiffe_id() = ProtoFromId(*id);
+    *out.mutable_spiffe_id() = apitypes::SpiffeIdToProto(*id);
   }
 
   if (selected(&types::EntryMask::parent_id)) {
     absl::StatusOr<spiffe::SpiffeId> id =
         MemberId("parent_id", entry.has_parent_id(), entry.parent_id(), td);
     if (!id.ok()) return id.status();
-    *out.mutable_parent_id() = ProtoFromId(*id);
+    *out.mutable_parent_id() = apitypes::SpiffeIdToProto(*id);
   }
 
   if (selected(&types::EntryMask::selectors)) {
@@ -197,7 +173,7 @@ absl::StatusOr<types::Entry> ValidateEntry(const types::Entry& entry, const spif
     out.clear_federates_with();
     std::set<std::string> seen;
     for (int i = 0; i < entry.federates_with_size(); ++i) {
-      absl::StatusOr<spiffe::TrustDomain> ftd = ParseTrustDomain(entry.federates_with(i));
+      absl::StatusOr<spiffe::TrustDomain> ftd = apitypes::ParseTrustDomain(entry.federates_with(i));
       if (!ftd.ok()) {
         return FieldError(absl::StrCat("federates_with[", i, "]"), ftd.status().message());
       }

@@ -24,17 +24,6 @@ inline constexpr size_t kMaxHintLength = 1024;
 // Longest entry ID SPIRE accepts.
 inline constexpr size_t kMaxEntryIdLength = 255;
 
-// A trust domain written as a name ("example.org") or as its ID
-// ("spiffe://example.org"); anything else (a path, a port, bad characters)
-// is INVALID_ARGUMENT with the spiffe library's reason.
-absl::StatusOr<spiffe::TrustDomain> ParseTrustDomain(absl::string_view s);
-
-// types.SPIFFEID {trust_domain, path} → SpiffeId. INVALID_ARGUMENT when the
-// trust domain is not a name (ParseTrustDomain) or the path breaks the
-// SPIFFE ID rules.
-absl::StatusOr<spiffe::SpiffeId> IdFromProto(const spire::api::types::SPIFFEID& id);
-spire::api::types::SPIFFEID ProtoFromId(const spiffe::SpiffeId& id);
-
 // Reserved for SPIRE's own identities (agents, servers): "/spire" and below.
 bool IsReservedPath(absl::string_view path);
 // The agent namespace: "/spire/agent/..." .
@@ -63,7 +52,7 @@ absl::Status ValidateDnsName(absl::string_view name);
 //                  of the same type
 //   x509_svid_ttl, jwt_svid_ttl, expires_at   not negative
 //   dns_names      each ValidateDnsName
-//   federates_with each a trust domain (ParseTrustDomain)
+//   federates_with each a trust domain (apitypes::ParseTrustDomain)
 //   hint           at most kMaxHintLength characters
 // revision_number and created_at are server-owned and not checked.
 absl::StatusOr<spire::api::types::Entry> ValidateEntry(const spire::api::types::Entry& entry,

@@ -199,14 +199,6 @@ TEST_F(EntryValidationTest, MaskLimitsWhatIsChecked) {
   EXPECT_STATUS(Validate(e, &mask), absl::StatusCode::kInvalidArgument, "invalid selectors: ");
 }
 
-TEST(TrustDomainParsing, AcceptsNameOrIdOnly) {
-  EXPECT_EQ(ParseTrustDomain("example.org")->name(), "example.org");
-  EXPECT_EQ(ParseTrustDomain("spiffe://example.org")->name(), "example.org");
-  EXPECT_STATUS(ParseTrustDomain("spiffe://example.org/path"), absl::StatusCode::kInvalidArgument,
-                "is not a trust domain name");
-  EXPECT_STATUS(ParseTrustDomain(""), absl::StatusCode::kInvalidArgument, "");
-}
-
 TEST(ReservedPaths, AgentAndReservedNamespaces) {
   EXPECT_TRUE(IsReservedPath("/spire"));
   EXPECT_TRUE(IsReservedPath("/spire/server"));

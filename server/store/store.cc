@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
 #include "server/store/entry_validation.h"
 #include "spiffe/crypto/certificate.h"
@@ -84,7 +85,7 @@ std::string SelectorKey(const types::Selector& s) { return absl::StrCat(s.type()
 absl::StatusOr<spiffe::SpiffeId> ParseProtoId(absl::string_view field,
                                               const types::SPIFFEID& id, bool present) {
   if (!present) return absl::InvalidArgumentError(absl::StrCat(field, " is missing"));
-  absl::StatusOr<spiffe::SpiffeId> parsed = IdFromProto(id);
+  absl::StatusOr<spiffe::SpiffeId> parsed = apitypes::SpiffeIdFromProto(id);
   if (!parsed.ok()) return Annotate(parsed.status(), field);
   return parsed;
 }
@@ -96,7 +97,7 @@ absl::StatusOr<std::string> CanonicalIdString(absl::string_view field, absl::str
 }
 
 absl::StatusOr<std::string> TrustDomainName(absl::string_view field, absl::string_view td) {
-  absl::StatusOr<spiffe::TrustDomain> parsed = ParseTrustDomain(td);
+  absl::StatusOr<spiffe::TrustDomain> parsed = apitypes::ParseTrustDomain(td);
   if (!parsed.ok()) return Annotate(parsed.status(), field);
   return parsed->name();
 }
@@ -112,13 +113,13 @@ absl::Status NormalizeEntry(types::Entry* entry, const types::EntryMask* mask) {
     SIGIL_ASSIGN_OR_RETURN(
         spiffe::SpiffeId parsed,
         ParseProtoId("spiffe_id", entry->spiffe_id(), entry->has_spiffe_id()));
-    *entry->mutable_spiffe_id() = ProtoFromId(parsed);
+    *entry->mutable_spiffe_id() = apitypes::SpiffeIdToProto(parsed);
   }
   if (selected(&types::EntryMask::parent_id)) {
     SIGIL_ASSIGN_OR_RETURN(
         spiffe::SpiffeId parsed,
         ParseProtoId("parent_id", entry->parent_id(), entry->has_parent_id()));
-    *entry->mutable_parent_id() = ProtoFromId(parsed);
+    *entry->mutable_parent_id() = apitypes::SpiffeIdToProto(parsed);
   }
   if (selected(&types::EntryMask::selectors)) {
     if (entry->selectors().empty()) return absl::InvalidArgumentError("selectors: none given");
@@ -145,8 +146,8 @@ absl::Status NormalizeEntry(types::Entry* entry, const types::EntryMask* mask) {
 // Every index key of `entry` (the uniqueness key excluded).
 std::vector<std::string> IndexKeys(const types::Entry& entry) {
   std::vector<std::string> keys;
-  keys.push_back(store_keys::EntryBySpiffeKey(SpiffeIdString(entry.spiffe_id()), entry.id()));
-  keys.push_back(store_keys::EntryByParentKey(SpiffeIdString(entry.parent_id()), entry.id()));
+  keys.push_back(store_keys::EntryBySpiffeKey(apitypes::SpiffeIdString(entry.spiffe_id()), entry.id()));
+  keys.push_back(store_keys::EntryByParentKey(apitypes::SpiffeIdString(entry.parent_id()), entry.id()));
   for (const std::string& td : entry.federates_with()) {
     keys.push_back(store_keys::EntryByFederatesKey(td, entry.id()));
   }
@@ -291,9 +292,8 @@ std::string EntryUniqueKey(const types::Entry& entry) {
   std::set<std::string> selectors;
   for (const types::Selector& s : entry.selectors()) selectors.insert(SelectorKey(s));
   const absl::string_view nul("\0", 1);
-  std::string material = absl::StrCat(SpiffeIdString(entry.spiffe_id()), nul,
-                                      SpiffeIdString(entry.parent_id()), nul,
-                                      absl::StrJoin(selectors, nul));
+  std::string material = absl::StrCat(apitypes::SpiffeIdString(entry.spiffe_id()), nul,
+                                      apitypes::SpiffeIdString(entry.parent_id()), nul, absl::StrJoin(selectors, nul));
   return absl::StrCat(kEntryUniquePrefix, crypto::HexEncode(crypto::Sha256(material)));
 }
 std::string FederationRefKey(absl::string_view trust_domain) {
@@ -316,10 +316,6 @@ std::string RandomUuid() {
                       hex.substr(16, 4), "-", hex.substr(20));
 }
 
-std::string SpiffeIdString(const types::SPIFFEID& id) {
-  return absl::StrCat("spiffe://", id.trust_domain(), id.path());
-}
-
 bool MatchSelectors(const google::protobuf::RepeatedPtrField<types::Selector>& have,
                     const types::SelectorMatch& match) {
   return MatchSets(SelectorSet(have), SelectorSet(match.selectors()), match.match());
@@ -333,8 +329,8 @@ bool MatchFederatesWith(const google::protobuf::RepeatedPtrField<std::string>& h
 }
 
 bool EntryFilter::Matches(const types::Entry& entry) const {
-  if (by_spiffe_id.has_value() && SpiffeIdString(entry.spiffe_id()) != *by_spiffe_id) return false;
-  if (by_parent_id.has_value() && SpiffeIdString(entry.parent_id()) != *by_parent_id) return false;
+  if (by_spiffe_id.has_value() && apitypes::SpiffeIdString(entry.spiffe_id()) != *by_spiffe_id) return false;
+  if (by_parent_id.has_value() && apitypes::SpiffeIdString(entry.parent_id()) != *by_parent_id) return false;
   if (by_selectors.has_value() && !MatchSelectors(entry.selectors(), *by_selectors)) return false;
   if (by_federates_with.has_value() &&
       !MatchFederatesWith(entry.federates_with(), *by_federates_with)) {
@@ -629,7 +625,7 @@ absl::StatusOr<int64_t> Store::PutAgent(const AgentRecord& record,
   }
   const std::string id = parsed.ToString();
   AgentRecord stored = record;
-  *stored.mutable_agent()->mutable_id() = ProtoFromId(parsed);
+  *stored.mutable_agent()->mutable_id() = apitypes::SpiffeIdToProto(parsed);
   Txn txn;
   if (expected_mod_revision.has_value()) {
     txn.compares.push_back(Compare{store_keys::AgentKey(id), *expected_mod_revision});
@@ -653,7 +649,7 @@ absl::StatusOr<StoredAgent> Store::ModifyAgent(absl::string_view agent_id,
     SIGIL_ASSIGN_OR_RETURN(StoredAgent current, GetAgent(agent_id));
     AgentRecord record = current.record;
     SIGIL_RETURN_IF_ERROR(mutate(&record));
-    if (SpiffeIdString(record.agent().id()) != SpiffeIdString(current.record.agent().id())) {
+    if (apitypes::SpiffeIdString(record.agent().id()) != apitypes::SpiffeIdString(current.record.agent().id())) {
       return absl::InvalidArgumentError("the agent id of a record cannot change");
     }
     absl::StatusOr<int64_t> revision = PutAgent(record, current.mod_revision);
@@ -666,7 +662,7 @@ absl::StatusOr<StoredAgent> Store::ModifyAgent(absl::string_view agent_id,
 absl::StatusOr<AgentRecord> Store::DeleteAgent(absl::string_view agent_id) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     SIGIL_ASSIGN_OR_RETURN(StoredAgent current, GetAgent(agent_id));
-    std::string key = store_keys::AgentKey(SpiffeIdString(current.record.agent().id()));
+    std::string key = store_keys::AgentKey(apitypes::SpiffeIdString(current.record.agent().id()));
     Txn txn;
     txn.compares.push_back(Compare{key, current.mod_revision});
     txn.ops.push_back(Op::Delete(key));
@@ -702,7 +698,7 @@ absl::StatusOr<AgentPage> Store::ListAgents(const AgentFilter& filter, int32_t p
   absl::StatusOr<bool> more = Scan(kv_, store_keys::kAgentPrefix, start_after, visit);
   if (!more.ok()) return Annotate(more.status(), "listing agents");
   if (*more && !page.agents.empty()) {
-    page.next_page_token = SpiffeIdString(page.agents.back().agent().id());
+    page.next_page_token = apitypes::SpiffeIdString(page.agents.back().agent().id());
   }
   return page;
 }

@@ -93,10 +93,6 @@ std::string BundleKey(absl::string_view trust_domain);
 std::string TokenKey(absl::string_view token);
 }  // namespace store_keys
 
-// "spiffe://<trust_domain><path>" of a types.SPIFFEID, unvalidated (the
-// store keeps IDs it has validated, so reading them back needs no check).
-std::string SpiffeIdString(const spire::api::types::SPIFFEID& id);
-
 // A random RFC 4122 version 4 UUID in its lowercase text form: the IDs the
 // store gives entries, and the join tokens the server generates.
 std::string RandomUuid();

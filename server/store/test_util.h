@@ -1,67 +1,24 @@
 #pragma once
 
 // Test-only helpers shared by store_test and server_api_test (not part of
-// sigil_server_store): status assertions, entries, certificates and keys
-// generated at test time.
-
-#include <stdlib.h>
+// sigil_server_store): entries, certificates and keys generated at test
+// time. Status assertions and temporary directories come from tests/util/.
 
 #include <string>
-#include <utility>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "spiffe/crypto/certificate.h"
 #include "spiffe/crypto/key.h"
 #include "spiffe/crypto/x509_builder.h"
 #include "spire/api/types/bundle.pb.h"
 #include "spire/api/types/entry.pb.h"
-
-#define SIGIL_STORE_TEST_CONCAT_INNER(a, b) a##b
-#define SIGIL_STORE_TEST_CONCAT(a, b) SIGIL_STORE_TEST_CONCAT_INNER(a, b)
-
-// ASSERTs that a StatusOr is OK, then moves its value into `lhs`.
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                                   \
-  ASSERT_OK_AND_ASSIGN_IMPL(SIGIL_STORE_TEST_CONCAT(statusor_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(statusor, lhs, rexpr)       \
-  auto statusor = (rexpr);                                    \
-  ASSERT_TRUE(statusor.ok()) << statusor.status().ToString(); \
-  lhs = std::move(statusor).value()
-
-#define EXPECT_OK(expr)                                                      \
-  do {                                                                       \
-    ::absl::Status sigil_s_ = ::sigil::server::testing::StatusOf(expr);      \
-    EXPECT_TRUE(sigil_s_.ok()) << sigil_s_.ToString();                       \
-  } while (false)
-#define ASSERT_OK(expr)                                                      \
-  do {                                                                       \
-    ::absl::Status sigil_s_ = ::sigil::server::testing::StatusOf(expr);      \
-    ASSERT_TRUE(sigil_s_.ok()) << sigil_s_.ToString();                       \
-  } while (false)
-
-// EXPECTs that a Status (or StatusOr) failed with `code` and a message
-// containing `substr`.
-#define EXPECT_STATUS(expr, code, substr) \
-  ::sigil::server::testing::ExpectStatus(::sigil::server::testing::StatusOf(expr), code, substr)
+#include "tests/util/files.h"
+#include "tests/util/status_matchers.h"
 
 namespace sigil::server::testing {
 
-inline absl::Status StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-inline void ExpectStatus(const absl::Status& s, absl::StatusCode code, absl::string_view substr) {
-  EXPECT_EQ(s.code(), code) << s.ToString();
-  EXPECT_NE(s.message().find(substr), absl::string_view::npos)
-      << "message \"" << s.message() << "\" lacks \"" << substr << "\"";
-}
+using ::sigil::testing::MakeTempDir;
 
 inline spire::api::types::SPIFFEID Id(const std::string& td, const std::string& path) {
   spire::api::types::SPIFFEID id;
@@ -109,15 +66,6 @@ inline spire::api::types::JWTKey MakeJwtKey(const std::string& kid, int64_t expi
       crypto::PrivateKey::Generate(crypto::KeyType::kEcP256).value().public_key().spki_der());
   k.set_expires_at(expires_at);
   return k;
-}
-
-// A fresh directory under $TMPDIR (or /tmp); removed by the caller.
-inline std::string MakeTempDir(const std::string& name) {
-  const char* base = getenv("TMPDIR");
-  std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/", name, "-XXXXXX");
-  char* made = mkdtemp(templ.data());
-  EXPECT_NE(made, nullptr);
-  return templ;
 }
 
 }  // namespace sigil::server::testing

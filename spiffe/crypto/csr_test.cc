@@ -134,16 +134,14 @@ INSTANTIATE_TEST_SUITE_P(KeyTypes, CsrTest,
                          });
 
 TEST(CsrCli, OpensslReqVerifiesOurCsr) {
-  int code = 0;
-  testing::Run("openssl version", &code);
-  if (code != 0) GTEST_SKIP() << "no openssl binary";
+  if (testing::RunShell("openssl version").exit_code != 0) GTEST_SKIP() << "no openssl binary";
   ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
   ASSERT_OK_AND_ASSIGN(std::string der,
                        CreateCsrDer(key, {{NameAttribute::kOrganization, "SPIRE"}},
                                     {"spiffe://example.org/cli"}));
   testing::TempDir dir;
   std::string path = dir.Write("req.pem", EncodePem("CERTIFICATE REQUEST", der));
-  std::string out = testing::Run("openssl req -noout -text -verify -in " + path, &code);
+  auto [code, out] = testing::RunShell("openssl req -noout -text -verify -in " + path);
   EXPECT_EQ(code, 0) << out;
   EXPECT_TRUE(absl::StrContains(out, "self-signature verify OK") ||
               absl::StrContains(out, "Certificate request self-signature ok"))

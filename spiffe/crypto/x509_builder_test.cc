@@ -578,9 +578,7 @@ TEST(RandomSerial, IsSixteenPositiveDistinctBytes) {
 class OpenSslCliTest : public ::testing::TestWithParam<KeyType> {};
 
 TEST_P(OpenSslCliTest, OpensslAcceptsIssuedLeafAndRoot) {
-  int code = 0;
-  testing::Run("openssl version", &code);
-  if (code != 0) GTEST_SKIP() << "no openssl binary";
+  if (testing::RunShell("openssl version").exit_code != 0) GTEST_SKIP() << "no openssl binary";
   Ca ca = Ca::Make(GetParam());
   ASSERT_OK_AND_ASSIGN(PrivateKey leaf_key, PrivateKey::Generate(KeyType::kEcP256));
   ASSERT_OK_AND_ASSIGN(Certificate leaf,
@@ -595,7 +593,7 @@ TEST_P(OpenSslCliTest, OpensslAcceptsIssuedLeafAndRoot) {
   std::string leaf_der = dir.Write("leaf.der", leaf.der());
   std::string bare_pem = dir.Write("bare.pem", bare_leaf.ToPem());
 
-  std::string text = testing::Run("openssl x509 -noout -text -inform DER -in " + leaf_der, &code);
+  auto [code, text] = testing::RunShell("openssl x509 -noout -text -inform DER -in " + leaf_der);
   ASSERT_EQ(code, 0) << text;
   for (const char* want : {"Version: 3 (0x2)",
                            "X509v3 Key Usage: critical",
@@ -612,30 +610,29 @@ TEST_P(OpenSslCliTest, OpensslAcceptsIssuedLeafAndRoot) {
                            "Issuer: C = US, O = SPIFFE"}) {
     EXPECT_TRUE(absl::StrContains(text, want)) << "missing \"" << want << "\" in\n" << text;
   }
-  std::string root_text = testing::Run("openssl x509 -noout -text -in " + root_pem, &code);
-  ASSERT_EQ(code, 0) << root_text;
+  auto [root_code, root_text] = testing::RunShell("openssl x509 -noout -text -in " + root_pem);
+  ASSERT_EQ(root_code, 0) << root_text;
   EXPECT_TRUE(absl::StrContains(root_text, "CA:TRUE")) << root_text;
   EXPECT_TRUE(absl::StrContains(root_text, "Certificate Sign, CRL Sign")) << root_text;
 
-  std::string bare_text = testing::Run("openssl x509 -noout -text -in " + bare_pem, &code);
-  ASSERT_EQ(code, 0) << bare_text;
+  auto [bare_code, bare_text] = testing::RunShell("openssl x509 -noout -text -in " + bare_pem);
+  ASSERT_EQ(bare_code, 0) << bare_text;
   EXPECT_TRUE(absl::StrContains(bare_text, "X509v3 Subject Alternative Name: critical"))
       << bare_text;
 
   std::string at = std::to_string(absl::ToUnixSeconds(TestNow()));
   for (const std::string& cert : {leaf_pem, bare_pem}) {
-    std::string out = testing::Run("openssl verify -x509_strict -attime " + at + " -CAfile " +
-                                       root_pem + " " + cert,
-                                   &code);
-    EXPECT_EQ(code, 0) << out;
-    EXPECT_TRUE(absl::StrContains(out, ": OK")) << out;
+    testing::ShellResult verify = testing::RunShell("openssl verify -x509_strict -attime " + at +
+                                                    " -CAfile " + root_pem + " " + cert);
+    EXPECT_EQ(verify.exit_code, 0) << verify.output;
+    EXPECT_TRUE(absl::StrContains(verify.output, ": OK")) << verify.output;
   }
   // And it really checks: a day after expiry the same command fails.
   std::string late = std::to_string(absl::ToUnixSeconds(TestNow() + absl::Hours(24)));
-  std::string out = testing::Run(
-      "openssl verify -attime " + late + " -CAfile " + root_pem + " " + leaf_pem, &code);
-  EXPECT_NE(code, 0) << out;
-  EXPECT_TRUE(absl::StrContains(out, "certificate has expired")) << out;
+  testing::ShellResult expired =
+      testing::RunShell("openssl verify -attime " + late + " -CAfile " + root_pem + " " + leaf_pem);
+  EXPECT_NE(expired.exit_code, 0) << expired.output;
+  EXPECT_TRUE(absl::StrContains(expired.output, "certificate has expired")) << expired.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(IssuerKeys, OpenSslCliTest,

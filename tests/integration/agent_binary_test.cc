@@ -26,11 +26,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string SourceDir() {
-  const char* dir = std::getenv("SIGIL_SOURCE_DIR");
-  return dir != nullptr ? dir : ".";
-}
-
 class AgentBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,7 +52,8 @@ class AgentBinaryTest : public ::testing::Test {
                                      "-serverPort", std::to_string(port_)};
     if (!config.empty()) argv.insert(argv.end(), {"-config", config});
     server_ = std::make_unique<Process>(argv, dir_ + "/server.log");
-    ASSERT_TRUE(WaitFor([&] { return Server({"healthcheck"}).exit_code == 0; }, absl::Seconds(30)))
+    ASSERT_TRUE(
+        WaitFor([&] { return Server({"healthcheck"}).exit_code == 0; }, absl::Seconds(30), kCommandPollInterval))
         << server_->Log();
   }
 
@@ -68,11 +64,11 @@ class AgentBinaryTest : public ::testing::Test {
                                      "-serverAddress", "127.0.0.1", "-serverPort", std::to_string(port_),
                                      "-dataDir", dir_ + "/agent/data", "-socketPath", agent_sock_};
     if (!config.empty()) {
-      WriteFileOrDie(dir_ + "/bootstrap.pem", Server({"bundle", "show"}).out);
+      WriteTestFile(dir_ + "/bootstrap.pem", Server({"bundle", "show"}).out);
       argv.insert(argv.end(), {"-config", config, "-trustBundle", dir_ + "/bootstrap.pem"});
     }
     if (!token.empty()) {
-      WriteFileOrDie(dir_ + "/bootstrap.pem", Server({"bundle", "show"}).out);
+      WriteTestFile(dir_ + "/bootstrap.pem", Server({"bundle", "show"}).out);
       argv.insert(argv.end(), {"-joinToken", token, "-trustBundle", dir_ + "/bootstrap.pem"});
     }
     agent_ = std::make_unique<Process>(argv, dir_ + "/agent.log");
@@ -80,7 +76,7 @@ class AgentBinaryTest : public ::testing::Test {
         [&] {
           return RunCommand({BinDir() + "/sigil-agent", "healthcheck", "-socketPath", agent_sock_}).exit_code == 0;
         },
-        absl::Seconds(30)))
+        absl::Seconds(30), kCommandPollInterval))
         << agent_->Log();
   }
 
@@ -119,8 +115,11 @@ class AgentBinaryTest : public ::testing::Test {
   // Waits until the workload gets an SVID for `id` (entries reach the agent
   // by push; minting takes a round trip).
   bool WaitForSvid(const std::string& id) {
-    return WaitFor([&] { return Client({"x509", dir_ + "/probe"}).out.find("id " + id) != std::string::npos; },
-                   absl::Seconds(30));
+    return WaitFor(
+        [&] {
+          return Client({"x509", dir_ + "/probe"}).out.find("id " + id) != std::string::npos;
+        },
+        absl::Seconds(30), kCommandPollInterval);
   }
 
   std::string dir_, server_sock_, agent_sock_, uid_;
@@ -198,7 +197,7 @@ TEST_F(AgentBinaryTest, CallerWithoutMatchingEntryIsRefused) {
         r = Client({"x509", dir_ + "/out"});
         return r.out.find("PERMISSION_DENIED") != std::string::npos;
       },
-      absl::Seconds(30)))
+      absl::Seconds(30), kCommandPollInterval))
       << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("no identity issued"));
 }
@@ -308,14 +307,14 @@ TEST_F(AgentBinaryTest, X509PopNodeAliasDeliversWorkloadEntries) {
   t.key_usage = crypto::kKeyUsageDigitalSignature;
   crypto::Certificate node =
       crypto::CertificateIssuer::Create(ca, ca_key).value()->Issue(t, node_key.public_key().spki_der()).value();
-  WriteFileOrDie(dir_ + "/node-ca.pem", ca.ToPem());
-  WriteFileOrDie(dir_ + "/node.pem", node.ToPem());
-  WriteFileOrDie(dir_ + "/node.key", node_key.ToPkcs8Pem());
+  WriteTestFile(dir_ + "/node-ca.pem", ca.ToPem());
+  WriteTestFile(dir_ + "/node.pem", node.ToPem());
+  WriteTestFile(dir_ + "/node.key", node_key.ToPkcs8Pem());
 
-  WriteFileOrDie(dir_ + "/server.yaml", absl::StrCat("server:\n  trust_domain: example.org\n"
-                                                     "plugins:\n  NodeAttestor:\n    x509pop:\n"
-                                                     "      plugin_data:\n        ca_bundle_path: ",
-                                                     dir_, "/node-ca.pem\n"));
+  WriteTestFile(dir_ + "/server.yaml", absl::StrCat("server:\n  trust_domain: example.org\n"
+                                                    "plugins:\n  NodeAttestor:\n    x509pop:\n"
+                                                    "      plugin_data:\n        ca_bundle_path: ",
+                                                    dir_, "/node-ca.pem\n"));
   server_->Stop(SIGTERM);
   StartServer(dir_ + "/server.yaml");
 
@@ -326,11 +325,10 @@ TEST_F(AgentBinaryTest, X509PopNodeAliasDeliversWorkloadEntries) {
   Server({"entry", "create", "-parentID", "spiffe://example.org/rack7", "-spiffeID", "spiffe://example.org/db",
           "-selector", "unix:uid:" + uid_});
 
-  WriteFileOrDie(dir_ + "/agent.yaml", absl::StrCat("agent:\n  trust_domain: example.org\n"
-                                                    "plugins:\n  NodeAttestor:\n    x509pop:\n"
-                                                    "      plugin_data:\n        private_key_path: ",
-                                                    dir_, "/node.key\n        certificate_path: ", dir_,
-                                                    "/node.pem\n"));
+  WriteTestFile(dir_ + "/agent.yaml", absl::StrCat("agent:\n  trust_domain: example.org\n"
+                                                   "plugins:\n  NodeAttestor:\n    x509pop:\n"
+                                                   "      plugin_data:\n        private_key_path: ",
+                                                   dir_, "/node.key\n        certificate_path: ", dir_, "/node.pem\n"));
   StartAgent("", dir_ + "/agent.yaml");
   ASSERT_TRUE(WaitForSvid("spiffe://example.org/db")) << agent_->Log() << server_->Log();
   RunResult agents = Server({"agent", "list"});

@@ -43,7 +43,7 @@ class ServerBinaryTest : public ::testing::Test {
                                  "-socketPath", socket_, "-bindAddress", "127.0.0.1", "-serverPort",
                                  std::to_string(port_)},
         dir_ + "/server.log");
-    ASSERT_TRUE(WaitFor([&] { return Cli({"healthcheck"}).exit_code == 0; }, absl::Seconds(30)))
+    ASSERT_TRUE(WaitFor([&] { return Cli({"healthcheck"}).exit_code == 0; }, absl::Seconds(30), kCommandPollInterval))
         << server_->Log();
   }
 
@@ -190,13 +190,13 @@ TEST_F(ServerBinaryTest, AcknowledgedCreateSurvivesKill9) {
 
 TEST_F(ServerBinaryTest, BadConfigurationIsRefusedWithItsKey) {
   std::string config = dir_ + "/bad.yaml";
-  WriteFileOrDie(config, "server:\n  trust_domain: example.org\n  bind_prot: 8081\n");
+  WriteTestFile(config, "server:\n  trust_domain: example.org\n  bind_prot: 8081\n");
   RunResult r = RunCommand({Bin(), "run", "-config", config});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("server.bind_prot: unknown key"));
   RunResult v = RunCommand({Bin(), "validate", "-config", config});
   EXPECT_EQ(v.exit_code, 1);
-  WriteFileOrDie(config, "server:\n  trust_domain: example.org\n");
+  WriteTestFile(config, "server:\n  trust_domain: example.org\n");
   EXPECT_EQ(RunCommand({Bin(), "validate", "-config", config}).exit_code, 0);
 }
 

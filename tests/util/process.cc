@@ -12,11 +12,7 @@
 
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
-#include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 extern char** environ;
@@ -26,17 +22,6 @@ namespace sigil::testing {
 std::string BinDir() {
   const char* dir = std::getenv("SIGIL_BIN_DIR");
   return dir != nullptr ? dir : "build/bin";
-}
-
-std::string MakeTempDir(const std::string& prefix) {
-  std::string tmpl = absl::StrCat("/tmp/", prefix, "-XXXXXX");
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) {
-    std::perror("mkdtemp");
-    std::abort();
-  }
-  return std::string(buf.data());
 }
 
 int FreePort() {
@@ -177,27 +162,5 @@ int Process::Stop(int sig, absl::Duration timeout) {
 }
 
 std::string Process::Log() const { return ReadFileOrEmpty(log_path_); }
-
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return cond();
-}
-
-std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFileOrDie(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-  if (!out) std::abort();
-}
 
 }  // namespace sigil::testing

@@ -1,7 +1,8 @@
 #pragma once
 
 // Test helpers for running the real binaries: spawn, capture, stop, wait,
-// with bounded waits everywhere.
+// with bounded waits everywhere. Temporary directories and file helpers
+// (files.h) and WaitFor (wait.h) come with it.
 
 #include <sys/types.h>
 
@@ -10,14 +11,14 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/util/files.h"
+#include "tests/util/wait.h"
 
 namespace sigil::testing {
 
 // The directory holding sigil-server / sigil-agent (SIGIL_BIN_DIR, set by
 // ctest; falls back to ./build/bin).
 std::string BinDir();
-// A fresh temporary directory (mode 0700), removed by the caller if wanted.
-std::string MakeTempDir(const std::string& prefix);
 // A TCP port that was free on 127.0.0.1 a moment ago.
 int FreePort();
 
@@ -53,11 +54,5 @@ class Process {
   bool reaped_ = false;
   int status_ = 0;
 };
-
-// Polls `cond` every 50 ms until it returns true or `timeout` passes.
-bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
-
-std::string ReadFileOrEmpty(const std::string& path);
-void WriteFileOrDie(const std::string& path, const std::string& data);
 
 }  // namespace sigil::testing

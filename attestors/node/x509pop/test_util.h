@@ -1,11 +1,10 @@
 #pragma once
 
-// Helpers shared by the x509pop_test sources: status assertions, fixtures,
-// temporary files, a test PKI built with spiffe/crypto and in-memory
-// challengers.
+// Helpers shared by the x509pop_test sources: fixtures, a test PKI built
+// with spiffe/crypto and in-memory challengers. Status assertions and
+// temporary directories come from tests/util/.
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdlib>
 #include <functional>
@@ -20,73 +19,24 @@
 #include "absl/time/time.h"
 #include "attestors/node/agent_attestor.h"
 #include "attestors/node/server_attestor.h"
-#include "common/file_util.h"
 #include "spiffe/crypto/certificate.h"
 #include "spiffe/crypto/key.h"
 #include "spiffe/crypto/x509_builder.h"
-
-#define X509POP_TEST_CONCAT_INNER(a, b) a##b
-#define X509POP_TEST_CONCAT(a, b) X509POP_TEST_CONCAT_INNER(a, b)
-
-// ASSERT that a StatusOr is OK, then move its value into `lhs`.
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr) ASSERT_OK_AND_ASSIGN_IMPL(X509POP_TEST_CONCAT(statusor_, __LINE__), lhs, rexpr)
-#define ASSERT_OK_AND_ASSIGN_IMPL(statusor, lhs, rexpr)       \
-  auto statusor = (rexpr);                                    \
-  ASSERT_TRUE(statusor.ok()) << statusor.status().ToString(); \
-  lhs = std::move(statusor).value()
-
-#define EXPECT_OK(expr)                    \
-  do {                                     \
-    ::absl::Status s_ = (expr);            \
-    EXPECT_TRUE(s_.ok()) << s_.ToString(); \
-  } while (false)
-
-#define ASSERT_OK(expr)                    \
-  do {                                     \
-    ::absl::Status s_ = (expr);            \
-    ASSERT_TRUE(s_.ok()) << s_.ToString(); \
-  } while (false)
-
-// EXPECT that a Status (or StatusOr) failed with `code` and a message
-// containing `substr`.
-#define EXPECT_STATUS(expr, code, substr)                                                                              \
-  ::sigil::attestors::node::x509pop::testing::ExpectStatus(::sigil::attestors::node::x509pop::testing::StatusOf(expr), \
-                                                           code, substr)
+#include "tests/util/files.h"
+#include "tests/util/status_matchers.h"
 
 namespace sigil::attestors::node::x509pop::testing {
 
-inline absl::Status StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-inline void ExpectStatus(const absl::Status& s, absl::StatusCode code, absl::string_view substr) {
-  EXPECT_EQ(s.code(), code) << s.ToString();
-  EXPECT_NE(s.message().find(substr), absl::string_view::npos)
-      << "message \"" << s.message() << "\" lacks \"" << substr << "\"";
-}
+using ::sigil::testing::TempDir;
 
 // The instant the tests treat as now: 2030-01-01T00:00:00Z, inside the
 // validity of the checked-in fixtures.
 inline absl::Time TestNow() { return absl::FromUnixSeconds(1893456000); }
 
-inline std::string SourceDir() {
-  const char* dir = std::getenv("SIGIL_SOURCE_DIR");
-  return dir != nullptr ? dir : ".";
-}
-
-inline std::string FixturePath(const std::string& name) { return SourceDir() + "/tests/testdata/x509pop/" + name; }
+inline std::string FixturePath(const std::string& name) { return ::sigil::testing::TestDataPath("x509pop/" + name); }
 
 // Reads tests/testdata/x509pop/<name>.
-inline std::string Fixture(const std::string& name) {
-  absl::StatusOr<std::string> data = ReadFile(FixturePath(name));
-  if (!data.ok()) {
-    ADD_FAILURE() << "fixture " << name << ": " << data.status();
-    return "";
-  }
-  return *data;
-}
+inline std::string Fixture(const std::string& name) { return ::sigil::testing::ReadTestData("x509pop/" + name); }
 
 inline crypto::Certificate FixtureCert(const std::string& name) {
   absl::StatusOr<std::vector<crypto::Certificate>> certs = crypto::Certificate::ParsePemChain(Fixture(name));
@@ -105,31 +55,6 @@ inline crypto::PrivateKey FixtureKey(const std::string& name) {
   }
   return *key;
 }
-
-// A private temporary directory, removed with its files on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "sigil_x509pop_XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::string cmd = "rm -rf '" + path_ + "'";
-    if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "could not remove " << path_;
-  }
-  const std::string& path() const { return path_; }
-  std::string Write(const std::string& name, absl::string_view data) const {
-    std::string file = path_ + "/" + name;
-    absl::Status s = WriteFileAtomic(file, data, 0600);
-    if (!s.ok()) ADD_FAILURE() << s;
-    return file;
-  }
-
- private:
-  std::string path_;
-};
 
 // A key and the certificate issued for it.
 struct Issued {

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -20,6 +19,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "tests/util/files.h"
+#include "tests/util/shell.h"
 
 namespace sigil::attestors::workload {
 namespace {
@@ -45,16 +46,8 @@ std::vector<std::string> ValuesOfKind(const Selectors& s, const std::string& kin
   return out;
 }
 
-std::string RunCommand(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[512];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
+// The output of a shell command (sha256sum, printf).
+std::string RunCommand(const std::string& cmd) { return ::sigil::testing::RunShell(cmd).output; }
 
 std::string SelfExe() {
   char buf[PATH_MAX];
@@ -65,29 +58,20 @@ std::string SelfExe() {
 // A fake procfs tree in a temporary directory.
 class FakeProc {
  public:
-  FakeProc() {
-    char tmpl[] = "/tmp/sigil-fakeproc-XXXXXX";
-    root_ = ::mkdtemp(tmpl);
-  }
-  ~FakeProc() { RunCommand("rm -rf '" + root_ + "'"); }
-  const std::string& root() const { return root_; }
+  const std::string& root() const { return dir_.path(); }
 
   void AddProcess(int pid, const std::string& status, const std::string& exe_target) {
-    std::string dir = absl::StrCat(root_, "/", pid);
+    std::string dir = dir_.File(std::to_string(pid));
     ::mkdir(dir.c_str(), 0755);
     std::ofstream(dir + "/status") << status;
     if (!exe_target.empty()) {
       ASSERT_EQ(::symlink(exe_target.c_str(), (dir + "/exe").c_str()), 0);
     }
   }
-  std::string WriteFile(const std::string& name, const std::string& content) {
-    std::string path = root_ + "/" + name;
-    std::ofstream(path, std::ios::trunc) << content;
-    return path;
-  }
+  std::string WriteFile(const std::string& name, const std::string& content) { return dir_.Write(name, content, 0644); }
 
  private:
-  std::string root_;
+  ::sigil::testing::TempDir dir_{"sigil-fakeproc"};
 };
 
 std::string Status(const std::string& uid_line, const std::string& gid_line, const std::string& groups) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "apitypes/convert.h"
 #include "server/store/entry_validation.h"
 
 namespace sigil::server::api {
@@ -107,7 +108,7 @@ absl::StatusOr<spiffe::SpiffeId> AgentService::AgentIdFromProto(const types::SPI
     return absl::InvalidArgumentError(absl::StrCat("invalid ", field, ": ", reason));
   };
   if (!present) return error("missing");
-  absl::StatusOr<spiffe::SpiffeId> parsed = IdFromProto(id);
+  absl::StatusOr<spiffe::SpiffeId> parsed = apitypes::SpiffeIdFromProto(id);
   if (!parsed.ok()) return error(parsed.status().message());
   if (!parsed->MemberOf(td_)) {
     return error(absl::StrCat("\"", parsed->ToString(), "\" is not a member of trust domain \"",
@@ -205,7 +206,7 @@ grpc::Status AgentService::CreateJoinToken(grpc::ServerContext* ctx,
     auto error = [](absl::string_view reason) {
       return ToGrpc(absl::InvalidArgumentError(absl::StrCat("invalid agent_id: ", reason)));
     };
-    absl::StatusOr<spiffe::SpiffeId> parsed = IdFromProto(req->agent_id());
+    absl::StatusOr<spiffe::SpiffeId> parsed = apitypes::SpiffeIdFromProto(req->agent_id());
     if (!parsed.ok()) return error(parsed.status().message());
     if (!parsed->MemberOf(td_)) {
       return error(absl::StrCat("\"", parsed->ToString(), "\" is not a member of trust domain \"",
@@ -232,8 +233,8 @@ grpc::Status AgentService::CreateJoinToken(grpc::ServerContext* ctx,
         spiffe::SpiffeId::FromPath(td_, absl::StrCat("/spire/agent/join_token/", token));
     if (!token_id.ok()) return ToGrpc(token_id.status());
     types::Entry alias;
-    *alias.mutable_spiffe_id() = ProtoFromId(*agent_id);
-    *alias.mutable_parent_id() = ProtoFromId(*token_id);
+    *alias.mutable_spiffe_id() = apitypes::SpiffeIdToProto(*agent_id);
+    *alias.mutable_parent_id() = apitypes::SpiffeIdToProto(*token_id);
     types::Selector* selector = alias.add_selectors();
     selector->set_type("spiffe_id");
     selector->set_value(token_id->ToString());

@@ -15,9 +15,9 @@ namespace types = ::spire::api::types;
 namespace v1 = ::spire::api::server::agent::v1;
 using ::sigil::server::api::testing::ApiTest;
 using ::sigil::server::api::testing::CheckAuthorization;
-using ::sigil::server::api::testing::ExpectGrpc;
 using ::sigil::server::api::testing::Rpc;
 using ::sigil::server::testing::Id;
+using ::sigil::testing::ExpectGrpcStatus;
 using ::testing::ElementsAre;
 using ::testing::SizeIs;
 
@@ -84,13 +84,15 @@ TEST_F(AgentServiceTest, GetAgentRefusesNonAgentIdsAndReportsUnknown) {
     if (c.set) *req.mutable_id() = c.id;
     types::Agent resp;
     grpc::ClientContext ctx;
-    ExpectGrpc(agent_->GetAgent(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT, c.message);
+    ExpectGrpcStatus(agent_->GetAgent(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
+                     c.message);
   }
   v1::GetAgentRequest req;
   *req.mutable_id() = Id("example.org", "/spire/agent/none");
   types::Agent resp;
   grpc::ClientContext ctx;
-  ExpectGrpc(agent_->GetAgent(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND, "agent not found");
+  ExpectGrpcStatus(agent_->GetAgent(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND,
+                   "agent not found");
 }
 
 TEST_F(AgentServiceTest, ListAndCountAgentsWithFilters) {
@@ -139,14 +141,15 @@ TEST_F(AgentServiceTest, MalformedAgentFiltersAreInvalidArgument) {
   req.mutable_filter()->set_by_expires_before("yesterday");
   v1::ListAgentsResponse resp;
   grpc::ClientContext ctx;
-  ExpectGrpc(agent_->ListAgents(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-             "invalid filter by_expires_before: \"yesterday\"");
+  ExpectGrpcStatus(agent_->ListAgents(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
+                   "invalid filter by_expires_before: \"yesterday\"");
   v1::CountAgentsRequest count;
   count.mutable_filter()->mutable_by_selector_match();
   v1::CountAgentsResponse counted;
   grpc::ClientContext count_ctx;
-  ExpectGrpc(agent_->CountAgents(&count_ctx, count, &counted), grpc::StatusCode::INVALID_ARGUMENT,
-             "invalid filter by_selector_match: empty selector set");
+  ExpectGrpcStatus(agent_->CountAgents(&count_ctx, count, &counted),
+                   grpc::StatusCode::INVALID_ARGUMENT,
+                   "invalid filter by_selector_match: empty selector set");
 }
 
 TEST_F(AgentServiceTest, ExpiresBeforeAcceptsGoAndRfc3339Forms) {
@@ -170,13 +173,13 @@ TEST_F(AgentServiceTest, DeleteAgentEvicts) {
   EXPECT_EQ(store_->GetAgent("spiffe://example.org/spire/agent/a").status().code(),
             absl::StatusCode::kNotFound);
   grpc::ClientContext ctx;
-  ExpectGrpc(agent_->DeleteAgent(&ctx, req, &empty), grpc::StatusCode::NOT_FOUND,
-             "agent not found");
+  ExpectGrpcStatus(agent_->DeleteAgent(&ctx, req, &empty), grpc::StatusCode::NOT_FOUND,
+                   "agent not found");
   v1::DeleteAgentRequest bad;
   *bad.mutable_id() = Id("example.org", "/workload");
   grpc::ClientContext bad_ctx;
-  ExpectGrpc(agent_->DeleteAgent(&bad_ctx, bad, &empty), grpc::StatusCode::INVALID_ARGUMENT,
-             "is not an agent ID");
+  ExpectGrpcStatus(agent_->DeleteAgent(&bad_ctx, bad, &empty), grpc::StatusCode::INVALID_ARGUMENT,
+                   "is not an agent ID");
 }
 
 TEST_F(AgentServiceTest, BanAgent) {
@@ -193,15 +196,17 @@ TEST_F(AgentServiceTest, BanAgent) {
   EXPECT_EQ(banned.record.agent().x509svid_serial_number(), "");
   *req.mutable_id() = Id("example.org", "/spire/agent/unknown");
   grpc::ClientContext ctx;
-  ExpectGrpc(agent_->BanAgent(&ctx, req, &empty), grpc::StatusCode::NOT_FOUND, "agent not found");
+  ExpectGrpcStatus(agent_->BanAgent(&ctx, req, &empty), grpc::StatusCode::NOT_FOUND,
+                   "agent not found");
 }
 
 TEST_F(AgentServiceTest, CreateJoinTokenRequiresTtl) {
   types::JoinToken token;
-  ExpectGrpc(CreateToken({}, &token), grpc::StatusCode::INVALID_ARGUMENT, "ttl is required");
+  ExpectGrpcStatus(CreateToken({}, &token), grpc::StatusCode::INVALID_ARGUMENT, "ttl is required");
   v1::CreateJoinTokenRequest negative;
   negative.set_ttl(-5);
-  ExpectGrpc(CreateToken(negative, &token), grpc::StatusCode::INVALID_ARGUMENT, "ttl is required");
+  ExpectGrpcStatus(CreateToken(negative, &token), grpc::StatusCode::INVALID_ARGUMENT,
+                   "ttl is required");
 }
 
 TEST_F(AgentServiceTest, CreateJoinTokenGeneratesAUuidThatAttestsOnce) {
@@ -223,12 +228,12 @@ TEST_F(AgentServiceTest, CreateJoinTokenWithChosenValue) {
   types::JoinToken token;
   ASSERT_TRUE(CreateToken(req, &token).ok());
   EXPECT_EQ(token.value(), "my-token");
-  ExpectGrpc(CreateToken(req, &token), grpc::StatusCode::ALREADY_EXISTS,
-             "join token already exists");
+  ExpectGrpcStatus(CreateToken(req, &token), grpc::StatusCode::ALREADY_EXISTS,
+                   "join token already exists");
   req.set_token("a/b");
-  ExpectGrpc(CreateToken(req, &token), grpc::StatusCode::INVALID_ARGUMENT, "invalid token: ");
+  ExpectGrpcStatus(CreateToken(req, &token), grpc::StatusCode::INVALID_ARGUMENT, "invalid token: ");
   req.set_token("..");
-  ExpectGrpc(CreateToken(req, &token), grpc::StatusCode::INVALID_ARGUMENT, "invalid token: ");
+  ExpectGrpcStatus(CreateToken(req, &token), grpc::StatusCode::INVALID_ARGUMENT, "invalid token: ");
 }
 
 TEST_F(AgentServiceTest, CreateJoinTokenWithAgentIdCreatesTheNodeAlias) {
@@ -264,7 +269,7 @@ TEST_F(AgentServiceTest, CreateJoinTokenRefusesBadAgentIds) {
     req.set_ttl(60);
     *req.mutable_agent_id() = c.id;
     types::JoinToken token;
-    ExpectGrpc(CreateToken(req, &token), grpc::StatusCode::INVALID_ARGUMENT, c.message);
+    ExpectGrpcStatus(CreateToken(req, &token), grpc::StatusCode::INVALID_ARGUMENT, c.message);
   }
   // Nothing was created by the refused requests.
   EXPECT_EQ(kv_->Range("token/", "", 0)->kvs.size(), 0u);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "server/store/entry_validation.h"
 #include "spiffe/crypto/certificate.h"
 #include "spiffe/crypto/key.h"
@@ -15,11 +16,6 @@ namespace types = ::spire::api::types;
 namespace v1 = ::spire::api::server::bundle::v1;
 
 constexpr uint32_t kAdmin = kAllowLocal | kAllowAdmin;
-
-void SetStatus(const absl::Status& s, types::Status* out) {
-  out->set_code(static_cast<int32_t>(s.code()));
-  out->set_message(s.ok() ? "OK" : std::string(s.message()));
-}
 
 absl::Status FieldError(absl::string_view field, absl::string_view reason) {
   return absl::InvalidArgumentError(absl::StrCat("invalid ", field, ": ", reason));
@@ -49,6 +45,17 @@ absl::Status ValidateJwtAuthorities(const google::protobuf::RepeatedPtrField<typ
   return absl::OkStatus();
 }
 
+// Records in `result` the outcome of one bundle of a batch write: the
+// validation failure `valid` carries, or else what `write` makes of the
+// valid bundle: its status and, on success, the bundle as `output` masks it.
+template <typename Result, typename Write>
+void RecordBatchWrite(const absl::StatusOr<types::Bundle>& valid, const Write& write,
+                      const types::BundleMask* output, Result* result) {
+  absl::StatusOr<types::Bundle> written = valid.ok() ? write(*valid) : valid.status();
+  *result->mutable_status() = apitypes::StatusToProto(written.status());
+  if (written.ok()) *result->mutable_bundle() = ApplyBundleMask(*written, output);
+}
+
 }  // namespace
 
 types::Bundle ApplyBundleMask(const types::Bundle& bundle, const types::BundleMask* mask) {
@@ -68,7 +75,7 @@ BundleService::BundleService(Store* store, Authenticator* authn, const Clock* cl
 
 absl::StatusOr<std::string> BundleService::FederatedTrustDomain(absl::string_view td,
                                                                 absl::string_view action) const {
-  absl::StatusOr<spiffe::TrustDomain> parsed = ParseTrustDomain(td);
+  absl::StatusOr<spiffe::TrustDomain> parsed = apitypes::ParseTrustDomain(td);
   if (!parsed.ok()) return FieldError("trust_domain", parsed.status().message());
   if (*parsed == td_) {
     return FieldError("trust_domain",
@@ -177,7 +184,7 @@ grpc::Status BundleService::GetFederatedBundle(grpc::ServerContext* ctx,
   absl::StatusOr<Caller> caller = Authenticate(authn_, *ctx, kAdmin | kAllowAgent,
                                                "Bundle.GetFederatedBundle");
   if (!caller.ok()) return ToGrpc(caller.status());
-  absl::StatusOr<spiffe::TrustDomain> td = ParseTrustDomain(req->trust_domain());
+  absl::StatusOr<spiffe::TrustDomain> td = apitypes::ParseTrustDomain(req->trust_domain());
   if (!td.ok()) return ToGrpc(FieldError("trust_domain", td.status().message()));
   if (*td == td_) {
     return ToGrpc(FieldError(
@@ -200,20 +207,16 @@ grpc::Status BundleService::BatchCreateFederatedBundle(
       Authenticate(authn_, *ctx, kAdmin, "Bundle.BatchCreateFederatedBundle");
   if (!caller.ok()) return ToGrpc(caller.status());
   const types::BundleMask* mask = req->has_output_mask() ? &req->output_mask() : nullptr;
-  for (const types::Bundle& requested : req->bundle()) {
-    auto* result = resp->add_results();
-    absl::StatusOr<types::Bundle> valid = ValidateFederatedBundle(requested, nullptr);
-    if (!valid.ok()) {
-      SetStatus(valid.status(), result->mutable_status());
-      continue;
-    }
-    absl::StatusOr<types::Bundle> created = store_->CreateBundle(*valid);
+  auto create = [this](const types::Bundle& bundle) -> absl::StatusOr<types::Bundle> {
+    absl::StatusOr<types::Bundle> created = store_->CreateBundle(bundle);
     if (created.status().code() == absl::StatusCode::kAlreadyExists) {
-      SetStatus(absl::AlreadyExistsError("bundle already exists"), result->mutable_status());
-      continue;
+      return absl::AlreadyExistsError("bundle already exists");
     }
-    SetStatus(created.status(), result->mutable_status());
-    if (created.ok()) *result->mutable_bundle() = ApplyBundleMask(*created, mask);
+    return created;
+  };
+  for (const types::Bundle& requested : req->bundle()) {
+    RecordBatchWrite(ValidateFederatedBundle(requested, nullptr), create, mask,
+                     resp->add_results());
   }
   return grpc::Status::OK;
 }
@@ -226,20 +229,16 @@ grpc::Status BundleService::BatchUpdateFederatedBundle(
   if (!caller.ok()) return ToGrpc(caller.status());
   const types::BundleMask* input = req->has_input_mask() ? &req->input_mask() : nullptr;
   const types::BundleMask* output = req->has_output_mask() ? &req->output_mask() : nullptr;
-  for (const types::Bundle& requested : req->bundle()) {
-    auto* result = resp->add_results();
-    absl::StatusOr<types::Bundle> valid = ValidateFederatedBundle(requested, input);
-    if (!valid.ok()) {
-      SetStatus(valid.status(), result->mutable_status());
-      continue;
-    }
-    absl::StatusOr<types::Bundle> updated = store_->UpdateBundle(*valid, input);
+  auto update = [this, input](const types::Bundle& bundle) -> absl::StatusOr<types::Bundle> {
+    absl::StatusOr<types::Bundle> updated = store_->UpdateBundle(bundle, input);
     if (updated.status().code() == absl::StatusCode::kNotFound) {
-      SetStatus(absl::NotFoundError("bundle not found"), result->mutable_status());
-      continue;
+      return absl::NotFoundError("bundle not found");
     }
-    SetStatus(updated.status(), result->mutable_status());
-    if (updated.ok()) *result->mutable_bundle() = ApplyBundleMask(*updated, output);
+    return updated;
+  };
+  for (const types::Bundle& requested : req->bundle()) {
+    RecordBatchWrite(ValidateFederatedBundle(requested, input), update, output,
+                     resp->add_results());
   }
   return grpc::Status::OK;
 }
@@ -251,16 +250,9 @@ grpc::Status BundleService::BatchSetFederatedBundle(grpc::ServerContext* ctx,
       Authenticate(authn_, *ctx, kAdmin, "Bundle.BatchSetFederatedBundle");
   if (!caller.ok()) return ToGrpc(caller.status());
   const types::BundleMask* mask = req->has_output_mask() ? &req->output_mask() : nullptr;
+  auto set = [this](const types::Bundle& bundle) { return store_->SetBundle(bundle); };
   for (const types::Bundle& requested : req->bundle()) {
-    auto* result = resp->add_results();
-    absl::StatusOr<types::Bundle> valid = ValidateFederatedBundle(requested, nullptr);
-    if (!valid.ok()) {
-      SetStatus(valid.status(), result->mutable_status());
-      continue;
-    }
-    absl::StatusOr<types::Bundle> set = store_->SetBundle(*valid);
-    SetStatus(set.status(), result->mutable_status());
-    if (set.ok()) *result->mutable_bundle() = ApplyBundleMask(*set, mask);
+    RecordBatchWrite(ValidateFederatedBundle(requested, nullptr), set, mask, resp->add_results());
   }
   return grpc::Status::OK;
 }
@@ -291,16 +283,16 @@ grpc::Status BundleService::BatchDeleteFederatedBundle(
     result->set_trust_domain(requested);
     absl::StatusOr<std::string> td = FederatedTrustDomain(requested, "removing the bundle");
     if (!td.ok()) {
-      SetStatus(td.status(), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(td.status());
       continue;
     }
     absl::Status deleted = store_->DeleteBundle(*td, mode);
     if (deleted.code() == absl::StatusCode::kNotFound) {
-      SetStatus(absl::NotFoundError(absl::StrCat("bundle for \"", *td, "\" not found")),
-                result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(
+          absl::NotFoundError(absl::StrCat("bundle for \"", *td, "\" not found")));
       continue;
     }
-    SetStatus(deleted, result->mutable_status());
+    *result->mutable_status() = apitypes::StatusToProto(deleted);
   }
   return grpc::Status::OK;
 }

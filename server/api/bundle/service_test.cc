@@ -15,11 +15,11 @@ namespace types = ::spire::api::types;
 namespace v1 = ::spire::api::server::bundle::v1;
 using ::sigil::server::api::testing::ApiTest;
 using ::sigil::server::api::testing::CheckAuthorization;
-using ::sigil::server::api::testing::ExpectGrpc;
 using ::sigil::server::api::testing::Rpc;
 using ::sigil::server::testing::MakeCaCert;
 using ::sigil::server::testing::MakeEntry;
 using ::sigil::server::testing::MakeJwtKey;
+using ::sigil::testing::ExpectGrpcStatus;
 using ::testing::ElementsAre;
 using ::testing::SizeIs;
 
@@ -59,8 +59,8 @@ TEST_F(BundleServiceTest, GetBundleIsOpenToAnyoneAndHonoursMask) {
   types::Bundle resp;
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(bundle_->GetBundle(&ctx, {}, &resp), grpc::StatusCode::NOT_FOUND,
-               "bundle not found");
+    ExpectGrpcStatus(bundle_->GetBundle(&ctx, {}, &resp), grpc::StatusCode::NOT_FOUND,
+                     "bundle not found");
   }
   PublishOwnBundle();
   authn_.SetCaller(::sigil::server::api::testing::AnonymousCaller());
@@ -80,8 +80,8 @@ TEST_F(BundleServiceTest, AppendBundleAddsValidatedAuthorities) {
   types::Bundle resp;
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(bundle_->AppendBundle(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND,
-               "bundle not found");
+    ExpectGrpcStatus(bundle_->AppendBundle(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND,
+                     "bundle not found");
   }
   PublishOwnBundle();
   grpc::ClientContext ctx;
@@ -119,8 +119,8 @@ TEST_F(BundleServiceTest, AppendBundleRefusesMalformedAuthorities) {
     c.set(&req);
     types::Bundle resp;
     grpc::ClientContext ctx;
-    ExpectGrpc(bundle_->AppendBundle(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-               c.message);
+    ExpectGrpcStatus(bundle_->AppendBundle(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
+                     c.message);
   }
   EXPECT_EQ(store_->GetBundle("example.org")->sequence_number(), 1u);
 }
@@ -159,20 +159,21 @@ TEST_F(BundleServiceTest, GetFederatedBundle) {
   req.set_trust_domain("example.org");
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(bundle_->GetFederatedBundle(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-               "is this server's own trust domain; use GetBundle");
+    ExpectGrpcStatus(bundle_->GetFederatedBundle(&ctx, req, &resp),
+                     grpc::StatusCode::INVALID_ARGUMENT,
+                     "is this server's own trust domain; use GetBundle");
   }
   req.set_trust_domain("nope.org");
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(bundle_->GetFederatedBundle(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND,
-               "bundle for \"nope.org\" not found");
+    ExpectGrpcStatus(bundle_->GetFederatedBundle(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND,
+                     "bundle for \"nope.org\" not found");
   }
   req.set_trust_domain("");
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(bundle_->GetFederatedBundle(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-               "invalid trust_domain: ");
+    ExpectGrpcStatus(bundle_->GetFederatedBundle(&ctx, req, &resp),
+                     grpc::StatusCode::INVALID_ARGUMENT, "invalid trust_domain: ");
   }
   req.set_trust_domain("fed.org");
   req.mutable_output_mask()->set_refresh_hint(true);

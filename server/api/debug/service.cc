@@ -1,6 +1,6 @@
 #include "server/api/debug/service.h"
 
-#include "server/api/convert.h"
+#include "apitypes/convert.h"
 #include "spiffe/x509svid.h"
 
 namespace sigil::server::api {
@@ -25,7 +25,7 @@ grpc::Status DebugService::GetInfo(grpc::ServerContext* ctx, const spire::api::s
     auto uris = cert.uri_sans();
     if (uris.size() == 1) {
       auto id = spiffe::SpiffeId::FromString(uris[0]);
-      if (id.ok()) *c->mutable_id() = SpiffeIdToProto(*id);
+      if (id.ok()) *c->mutable_id() = apitypes::SpiffeIdToProto(*id);
     }
     c->set_expires_at(absl::ToUnixSeconds(cert.not_after()));
     c->set_subject(cert.subject());

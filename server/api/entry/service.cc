@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "server/store/entry_validation.h"
 
 namespace sigil::server::api {
@@ -13,11 +14,6 @@ namespace types = ::spire::api::types;
 namespace v1 = ::spire::api::server::entry::v1;
 
 constexpr uint32_t kAdmin = kAllowLocal | kAllowAdmin;
-
-void SetStatus(const absl::Status& s, types::Status* out) {
-  out->set_code(static_cast<int32_t>(s.code()));
-  out->set_message(s.ok() ? "OK" : std::string(s.message()));
-}
 
 absl::Status FilterError(absl::string_view field, absl::string_view reason) {
   return absl::InvalidArgumentError(absl::StrCat("invalid filter ", field, ": ", reason));
@@ -29,12 +25,12 @@ template <typename Filter>
 absl::StatusOr<EntryFilter> ToStoreFilter(const Filter& in) {
   EntryFilter out;
   if (in.has_by_spiffe_id()) {
-    absl::StatusOr<spiffe::SpiffeId> id = IdFromProto(in.by_spiffe_id());
+    absl::StatusOr<spiffe::SpiffeId> id = apitypes::SpiffeIdFromProto(in.by_spiffe_id());
     if (!id.ok()) return FilterError("by_spiffe_id", id.status().message());
     out.by_spiffe_id = id->ToString();
   }
   if (in.has_by_parent_id()) {
-    absl::StatusOr<spiffe::SpiffeId> id = IdFromProto(in.by_parent_id());
+    absl::StatusOr<spiffe::SpiffeId> id = apitypes::SpiffeIdFromProto(in.by_parent_id());
     if (!id.ok()) return FilterError("by_parent_id", id.status().message());
     out.by_parent_id = id->ToString();
   }
@@ -63,7 +59,7 @@ absl::StatusOr<EntryFilter> ToStoreFilter(const Filter& in) {
     types::FederatesWithMatch match;
     match.set_match(in.by_federates_with().match());
     for (const std::string& td : in.by_federates_with().trust_domains()) {
-      absl::StatusOr<spiffe::TrustDomain> parsed = ParseTrustDomain(td);
+      absl::StatusOr<spiffe::TrustDomain> parsed = apitypes::ParseTrustDomain(td);
       if (!parsed.ok()) return FilterError("by_federates_with", parsed.status().message());
       match.add_trust_domains(parsed->name());
     }
@@ -152,17 +148,17 @@ grpc::Status EntryService::BatchCreateEntry(grpc::ServerContext* ctx,
     v1::BatchCreateEntryResponse::Result* result = resp->add_results();
     absl::StatusOr<types::Entry> valid = ValidateEntry(requested, td_, nullptr);
     if (!valid.ok()) {
-      SetStatus(valid.status(), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(valid.status());
       continue;
     }
     absl::StatusOr<CreateEntryResult> created = store_->CreateEntry(*valid);
     if (!created.ok()) {
-      SetStatus(created.status(), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(created.status());
       continue;
     }
-    SetStatus(created->created ? absl::OkStatus()
-                               : absl::AlreadyExistsError("similar entry already exists"),
-              result->mutable_status());
+    *result->mutable_status() = apitypes::StatusToProto(
+        created->created ? absl::OkStatus()
+                         : absl::AlreadyExistsError("similar entry already exists"));
     *result->mutable_entry() = ApplyEntryMask(created->entry, mask);
   }
   return grpc::Status::OK;
@@ -178,24 +174,25 @@ grpc::Status EntryService::BatchUpdateEntry(grpc::ServerContext* ctx,
   for (const types::Entry& requested : req->entries()) {
     v1::BatchUpdateEntryResponse::Result* result = resp->add_results();
     if (requested.id().empty()) {
-      SetStatus(absl::InvalidArgumentError("invalid id: missing"), result->mutable_status());
+      *result->mutable_status() =
+          apitypes::StatusToProto(absl::InvalidArgumentError("invalid id: missing"));
       continue;
     }
     absl::StatusOr<types::Entry> valid = ValidateEntry(requested, td_, input);
     if (!valid.ok()) {
-      SetStatus(valid.status(), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(valid.status());
       continue;
     }
     absl::StatusOr<types::Entry> updated = store_->UpdateEntry(*valid, input);
     if (updated.status().code() == absl::StatusCode::kNotFound) {
-      SetStatus(absl::NotFoundError("entry not found"), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(absl::NotFoundError("entry not found"));
       continue;
     }
     if (!updated.ok()) {
-      SetStatus(updated.status(), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(updated.status());
       continue;
     }
-    SetStatus(absl::OkStatus(), result->mutable_status());
+    *result->mutable_status() = apitypes::StatusToProto(absl::OkStatus());
     *result->mutable_entry() = ApplyEntryMask(*updated, output);
   }
   return grpc::Status::OK;
@@ -210,15 +207,16 @@ grpc::Status EntryService::BatchDeleteEntry(grpc::ServerContext* ctx,
     v1::BatchDeleteEntryResponse::Result* result = resp->add_results();
     result->set_id(id);
     if (id.empty()) {
-      SetStatus(absl::InvalidArgumentError("missing entry ID"), result->mutable_status());
+      *result->mutable_status() =
+          apitypes::StatusToProto(absl::InvalidArgumentError("missing entry ID"));
       continue;
     }
     absl::StatusOr<types::Entry> deleted = store_->DeleteEntry(id);
     if (deleted.status().code() == absl::StatusCode::kNotFound) {
-      SetStatus(absl::NotFoundError("entry not found"), result->mutable_status());
+      *result->mutable_status() = apitypes::StatusToProto(absl::NotFoundError("entry not found"));
       continue;
     }
-    SetStatus(deleted.status(), result->mutable_status());
+    *result->mutable_status() = apitypes::StatusToProto(deleted.status());
   }
   return grpc::Status::OK;
 }

@@ -15,10 +15,10 @@ namespace types = ::spire::api::types;
 namespace v1 = ::spire::api::server::entry::v1;
 using ::sigil::server::api::testing::ApiTest;
 using ::sigil::server::api::testing::CheckAuthorization;
-using ::sigil::server::api::testing::ExpectGrpc;
 using ::sigil::server::api::testing::Rpc;
 using ::sigil::server::testing::Id;
 using ::sigil::server::testing::MakeEntry;
+using ::sigil::testing::ExpectGrpcStatus;
 using ::testing::ElementsAre;
 using ::testing::SizeIs;
 
@@ -98,13 +98,12 @@ TEST_F(EntryServiceTest, GetEntry) {
   types::Entry resp;
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(entry_->GetEntry(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-               "missing ID");
+    ExpectGrpcStatus(entry_->GetEntry(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT, "missing ID");
   }
   req.set_id("nope");
   {
     grpc::ClientContext ctx;
-    ExpectGrpc(entry_->GetEntry(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND, "entry not found");
+    ExpectGrpcStatus(entry_->GetEntry(&ctx, req, &resp), grpc::StatusCode::NOT_FOUND, "entry not found");
   }
   req.set_id(id);
   req.mutable_output_mask()->set_parent_id(true);
@@ -210,15 +209,14 @@ TEST_F(EntryServiceTest, MalformedFiltersAreInvalidArgument) {
     c.set(req.mutable_filter());
     v1::ListEntriesResponse resp;
     grpc::ClientContext ctx;
-    ExpectGrpc(entry_->ListEntries(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
-               c.message);
+    ExpectGrpcStatus(entry_->ListEntries(&ctx, req, &resp), grpc::StatusCode::INVALID_ARGUMENT, c.message);
   }
   v1::CountEntriesRequest count;
   count.mutable_filter()->mutable_by_selectors();
   v1::CountEntriesResponse counted;
   grpc::ClientContext ctx;
-  ExpectGrpc(entry_->CountEntries(&ctx, count, &counted), grpc::StatusCode::INVALID_ARGUMENT,
-             "empty selector set");
+  ExpectGrpcStatus(entry_->CountEntries(&ctx, count, &counted), grpc::StatusCode::INVALID_ARGUMENT,
+                   "empty selector set");
 }
 
 TEST_F(EntryServiceTest, BatchUpdateWithInputAndOutputMasks) {
@@ -345,8 +343,7 @@ TEST_F(EntryServiceTest, AuthenticationErrorsArePassedThrough) {
   authn_.SetError(absl::PermissionDeniedError("agent is banned"));
   v1::ListEntriesResponse r;
   grpc::ClientContext ctx;
-  ExpectGrpc(entry_->ListEntries(&ctx, {}, &r), grpc::StatusCode::PERMISSION_DENIED,
-             "agent is banned");
+  ExpectGrpcStatus(entry_->ListEntries(&ctx, {}, &r), grpc::StatusCode::PERMISSION_DENIED, "agent is banned");
 }
 
 TEST_F(EntryServiceTest, AgentSyncRpcsAreLeftToTheEntryIndex) {

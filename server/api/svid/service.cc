@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "apitypes/convert.h"
 #include "common/status_macros.h"
-#include "server/api/convert.h"
 #include "spdlog/spdlog.h"
 #include "spiffe/crypto/csr.h"
 #include "spiffe/crypto/encoding.h"
@@ -15,6 +15,8 @@ namespace sigil::server::api {
 namespace {
 
 namespace svidv1 = spire::api::server::svid::v1;
+using apitypes::SpiffeIdToProto;
+using apitypes::StatusToProto;
 using spire::api::types::X509SVID;
 
 // Batches bigger than this are refused rather than tying up a signing thread.
@@ -24,6 +26,22 @@ void FillX509Svid(const spiffe::SpiffeId& id, const ca::MintedX509Svid& minted, 
   *out->mutable_id() = SpiffeIdToProto(id);
   for (const auto& der : minted.chain_der) out->add_cert_chain(der);
   out->set_expires_at(absl::ToUnixSeconds(minted.not_after));
+}
+
+void FillJwtSvid(const spiffe::SpiffeId& id, const ca::MintedJwtSvid& minted, spire::api::types::JWTSVID* out) {
+  out->set_token(minted.token);
+  *out->mutable_id() = SpiffeIdToProto(id);
+  out->set_expires_at(absl::ToUnixSeconds(minted.expires_at));
+  out->set_issued_at(absl::ToUnixSeconds(minted.issued_at));
+}
+
+// The SPIFFE ID in `id`; InvalidArgument "invalid <field>: <reason>".
+absl::StatusOr<spiffe::SpiffeId> IdField(const spire::api::types::SPIFFEID& id, absl::string_view field) {
+  absl::StatusOr<spiffe::SpiffeId> parsed = apitypes::SpiffeIdFromProto(id);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid ", field, ": ", parsed.status().message()));
+  }
+  return parsed;
 }
 
 absl::StatusOr<absl::Duration> TtlFromRequest(int32_t ttl) {
@@ -74,18 +92,14 @@ grpc::Status SvidService::MintJWTSVID(grpc::ServerContext* ctx, const svidv1::Mi
                                       svidv1::MintJWTSVIDResponse* resp) {
   auto caller = Authenticate(authn_, *ctx, kAllowLocal | kAllowAdmin, "MintJWTSVID");
   if (!caller.ok()) return ToGrpc(caller.status());
-  auto id = SpiffeIdFromProto(req->id(), "SPIFFE ID");
+  auto id = IdField(req->id(), "SPIFFE ID");
   if (!id.ok()) return ToGrpc(id.status());
   auto ttl = TtlFromRequest(req->ttl());
   if (!ttl.ok()) return ToGrpc(ttl.status());
   ca::JwtSvidParams params(*id, {req->audience().begin(), req->audience().end()}, *ttl);
   auto jwt = ca_->MintJwtSvid(params);
   if (!jwt.ok()) return ToGrpc(jwt.status());
-  auto* svid = resp->mutable_svid();
-  svid->set_token(jwt->token);
-  *svid->mutable_id() = SpiffeIdToProto(*id);
-  svid->set_expires_at(absl::ToUnixSeconds(jwt->expires_at));
-  svid->set_issued_at(absl::ToUnixSeconds(jwt->issued_at));
+  FillJwtSvid(*id, *jwt, resp->mutable_svid());
   spdlog::info("minted JWT-SVID {} for {}", id->ToString(), caller->Describe());
   return grpc::Status::OK;
 }
@@ -113,7 +127,7 @@ grpc::Status SvidService::BatchNewX509SVID(grpc::ServerContext* ctx, const svidv
       if (p.csr().empty()) return absl::InvalidArgumentError("missing CSR");
       SIGIL_ASSIGN_OR_RETURN(auto csr, crypto::CertificateRequest::FromDer(p.csr()));
       const auto& entry = *it->second;
-      SIGIL_ASSIGN_OR_RETURN(auto id, SpiffeIdFromProto(entry.spiffe_id(), "entry SPIFFE ID"));
+      SIGIL_ASSIGN_OR_RETURN(auto id, IdField(entry.spiffe_id(), "entry SPIFFE ID"));
       ca::X509SvidParams params(csr.spki_der(), id);
       params.ttl = absl::Seconds(entry.x509_svid_ttl());
       params.dns_sans.assign(entry.dns_names().begin(), entry.dns_names().end());
@@ -123,7 +137,7 @@ grpc::Status SvidService::BatchNewX509SVID(grpc::ServerContext* ctx, const svidv
     *result->mutable_status() = StatusToProto(chain.status());
     if (chain.ok()) {
       const auto& entry = *authorized[p.entry_id()];
-      FillX509Svid(SpiffeIdFromProto(entry.spiffe_id(), "").value(), *chain, result->mutable_svid());
+      FillX509Svid(apitypes::SpiffeIdFromProto(entry.spiffe_id()).value(), *chain, result->mutable_svid());
       result->mutable_svid()->set_hint(entry.hint());
     }
   }
@@ -136,18 +150,14 @@ grpc::Status SvidService::NewJWTSVID(grpc::ServerContext* ctx, const svidv1::New
   if (!caller.ok()) return ToGrpc(caller.status());
   auto entry = AuthorizedEntry(index_, *caller, req->entry_id());
   if (!entry.ok()) return ToGrpc(entry.status());
-  auto id = SpiffeIdFromProto((*entry)->spiffe_id(), "entry SPIFFE ID");
+  auto id = IdField((*entry)->spiffe_id(), "entry SPIFFE ID");
   if (!id.ok()) return ToGrpc(id.status());
   ca::JwtSvidParams params(*id, {req->audience().begin(), req->audience().end()},
                            absl::Seconds((*entry)->jwt_svid_ttl()));
   auto jwt = ca_->MintJwtSvid(params);
   if (!jwt.ok()) return ToGrpc(jwt.status());
-  auto* svid = resp->mutable_svid();
-  svid->set_token(jwt->token);
-  *svid->mutable_id() = SpiffeIdToProto(*id);
-  svid->set_expires_at(absl::ToUnixSeconds(jwt->expires_at));
-  svid->set_issued_at(absl::ToUnixSeconds(jwt->issued_at));
-  svid->set_hint((*entry)->hint());
+  FillJwtSvid(*id, *jwt, resp->mutable_svid());
+  resp->mutable_svid()->set_hint((*entry)->hint());
   return grpc::Status::OK;
 }
 
