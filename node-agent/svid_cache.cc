@@ -7,6 +7,7 @@
 #include "apitypes/convert.h"
 #include "node-agent/convert.h"
 #include "spdlog/spdlog.h"
+#include "spiffe/crypto/encoding.h"
 
 namespace sigil::agent {
 
@@ -265,6 +266,20 @@ absl::Status SvidCache::ApplyUpdate(const sigil::agent::v1::WatchAuthorizedUpdat
       }
     }
 
+    if (!update.active_x509_authority_id().empty() && update.active_x509_authority_id() != active_authority_) {
+      const bool rotated = !active_authority_.empty();
+      active_authority_ = update.active_x509_authority_id();
+      if (rotated) {
+        const std::string active = active_authority_;
+        int rescheduled = SpreadRenewalsLocked(
+            now, [&](const SvidState& svid) { return crypto::HexEncode(svid.issuer_id) != active; });
+        if (rescheduled > 0) {
+          spdlog::info("the server's X.509 CA rotated to {}; renewing {} SVIDs signed by earlier CAs within {}",
+                       active, rescheduled, absl::FormatDuration(options_.ca_rotation_window));
+        }
+      }
+    }
+
     std::set<std::string> changed_tds;
     if (update.full()) {
       std::set<std::string> incoming;
@@ -459,6 +474,24 @@ absl::Time SvidCache::NextEvent() const {
   return next;
 }
 
+int SvidCache::SpreadRenewalsLocked(absl::Time now, const std::function<bool(const SvidState&)>& needs) {
+  int rescheduled = 0;
+  std::uniform_real_distribution<double> frac(0.0, 1.0);
+  for (auto& [id, e] : entries_) {
+    if (!e.svid.has_value() || !needs(*e.svid)) continue;
+    SvidState& s = *e.svid;
+    // Within the window, but well before the SVID would expire.
+    absl::Duration window = std::min(options_.ca_rotation_window, (s.not_after - now) / 2);
+    if (window < absl::ZeroDuration()) window = absl::ZeroDuration();
+    absl::Time at = now + window * frac(rng_);
+    if (at < s.renew_at) {
+      s.renew_at = at;
+      ++rescheduled;
+    }
+  }
+  return rescheduled;
+}
+
 SvidCache::SvidState SvidCache::MakeSvidState(std::vector<crypto::Certificate> chain, crypto::PrivateKey key,
                                               absl::Time renew_at) const {
   SvidState s(std::move(chain), std::move(key));
@@ -503,20 +536,11 @@ bool SvidCache::StoreSvid(const std::string& entry_id, uint64_t version, std::ve
     if (!fresh.issuer_id.empty() && seen_issuers_.insert(fresh.issuer_id).second && seen_issuers_.size() > 1) {
       // A signing CA never seen before: the CA rotated. SVIDs from older CAs
       // are renewed soon, spread out so the server is not hit at once.
-      int rescheduled = 0;
-      for (auto& [id, other] : entries_) {
-        if (id == entry_id || !other.svid.has_value()) continue;
-        SvidState& s = *other.svid;
-        if (s.issuer_id == fresh.issuer_id || s.issuer_not_before >= fresh.issuer_not_before) continue;
-        absl::Duration window = std::min(options_.ca_rotation_window, (s.not_after - now) / 2);
-        if (window < absl::ZeroDuration()) window = absl::ZeroDuration();
-        std::uniform_real_distribution<double> frac(0.0, 1.0);
-        absl::Time at = now + window * frac(rng_);
-        if (at < s.renew_at) {
-          s.renew_at = at;
-          ++rescheduled;
-        }
-      }
+      const std::string fresh_issuer = fresh.issuer_id;
+      const absl::Time fresh_issuer_nb = fresh.issuer_not_before;
+      int rescheduled = SpreadRenewalsLocked(now, [&](const SvidState& other) {
+        return other.issuer_id != fresh_issuer && other.issuer_not_before < fresh_issuer_nb;
+      });
       if (rescheduled > 0) {
         spdlog::info("the server's signing CA rotated; renewing {} SVIDs signed by the previous CA within {}",
                      rescheduled, absl::FormatDuration(options_.ca_rotation_window));

@@ -20,10 +20,12 @@
 //  - a deleted entry's SVID and JWT-SVIDs are dropped at once;
 //  - SVIDs chaining to an authority that the bundle marks tainted, or that
 //    left the bundle, become due at once;
-//  - CA rotation: the first SVID signed by a signing CA never seen before,
-//    and newer than the CA of other cached SVIDs, makes those others due at
-//    a random moment within ca_rotation_window (bounded by half their
-//    remaining lifetime), so a rotation does not renew everything at once;
+//  - CA rotation: when the server announces a new active X.509 authority
+//    (WatchAuthorizedUpdate.active_x509_authority_id), or the first SVID
+//    signed by a CA never seen before arrives and is newer than the CA of
+//    other cached SVIDs, the SVIDs of other CAs become due at a random moment
+//    within ca_rotation_window (bounded by half their remaining lifetime):
+//    all of them move to the new CA soon, but not in one burst;
 //  - an SVID that expires before it could be renewed is dropped (Maintain).
 //
 // Notifications: after a change, subscribers whose view may differ are
@@ -214,6 +216,11 @@ class SvidCache final : public IdentitySource {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Makes SVIDs chaining to tainted or removed authorities due at `now`.
   int RescheduleForBundleLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the renewal of every SVID for which `needs` holds to a random
+  // moment within ca_rotation_window (bounded by half its remaining life).
+  // Returns how many were moved earlier.
+  int SpreadRenewalsLocked(absl::Time now, const std::function<bool(const SvidState&)>& needs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SvidState MakeSvidState(std::vector<crypto::Certificate> chain, crypto::PrivateKey key, absl::Time renew_at) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void DropJwtsOf(const std::set<std::string>& entry_ids);
@@ -229,6 +236,8 @@ class SvidCache final : public IdentitySource {
   std::map<attestors::Selector, std::set<std::string>> by_first_selector_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const spiffe::Bundle> bundle_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> tainted_ids_ ABSL_GUARDED_BY(mu_);
+  // Hex SKI of the server's active X.509 authority, as last announced.
+  std::string active_authority_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<const spiffe::Bundle>> federated_ ABSL_GUARDED_BY(mu_);
   bool synced_ ABSL_GUARDED_BY(mu_) = false;
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;

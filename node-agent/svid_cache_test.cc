@@ -1,5 +1,7 @@
 #include "node-agent/svid_cache.h"
 
+#include "spiffe/crypto/encoding.h"
+
 #include <atomic>
 
 #include <gtest/gtest.h>
@@ -295,6 +297,38 @@ TEST_F(SvidCacheTest, NewerSigningCaSpreadsRenewalOfTheOthersOverTheWindow) {
   EXPECT_GT(latest - earliest, absl::Seconds(30)) << "renewals must be spread over the window";
   // The new CA's own SVID keeps its half-life schedule.
   EXPECT_GT(cache_.GetSvid("new")->renew_at, now + absl::Minutes(20));
+}
+
+TEST_F(SvidCacheTest, AnnouncedCaRotationSpreadsRenewalOfEverySvidOfOtherCas) {
+  std::vector<spire::api::types::Entry> entries;
+  for (int i = 0; i < 100; ++i) entries.push_back(MakeEntry("e" + std::to_string(1000 + i), "/w" + std::to_string(i), {"u:1"}));
+  WatchAuthorizedUpdate full = Full(entries);
+  full.set_active_x509_authority_id(crypto::HexEncode(ca_.cert.subject_key_id()));
+  ASSERT_OK(cache_.ApplyUpdate(full));
+  EXPECT_EQ(MintDue(ca_), 100);
+  clock_.Advance(absl::Minutes(5));
+  const absl::Time now = clock_.Now();
+  // The same authority announced again changes nothing.
+  WatchAuthorizedUpdate same = Delta();
+  same.set_active_x509_authority_id(crypto::HexEncode(ca_.cert.subject_key_id()));
+  ASSERT_OK(cache_.ApplyUpdate(same));
+  EXPECT_GT(cache_.GetSvid("e1000")->renew_at, now + absl::Minutes(20));
+
+  // The server activated another CA: no SVID of it exists yet, yet every
+  // SVID moves to it within the window, spread out.
+  WatchAuthorizedUpdate rotated = Delta();
+  rotated.set_active_x509_authority_id("00112233445566778899aabbccddeeff00112233");
+  ASSERT_OK(cache_.ApplyUpdate(rotated));
+  absl::Time earliest = absl::InfiniteFuture(), latest = absl::InfinitePast();
+  for (int i = 0; i < 100; ++i) {
+    auto info = cache_.GetSvid("e" + std::to_string(1000 + i));
+    ASSERT_TRUE(info.has_value());
+    EXPECT_GE(info->renew_at, now);
+    EXPECT_LE(info->renew_at, now + absl::Seconds(60));
+    earliest = std::min(earliest, info->renew_at);
+    latest = std::max(latest, info->renew_at);
+  }
+  EXPECT_GT(latest - earliest, absl::Seconds(30)) << "renewals must be spread over the window";
 }
 
 TEST_F(SvidCacheTest, ExpiredSvidsAreNeverServedAndMaintainDropsThem) {

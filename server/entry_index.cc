@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "apitypes/convert.h"
 #include "common/status_macros.h"
+#include "server/store/store.h"
 #include "sigil/server/storage.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -16,9 +17,10 @@ namespace {
 
 using spire::api::types::Entry;
 
-constexpr char kEntryPrefix[] = "entry/";
-constexpr char kAgentPrefix[] = "agent/";
-constexpr char kBundlePrefix[] = "bundle/";
+using store_keys::kAgentPrefix;
+using store_keys::kBundlePrefix;
+using store_keys::kCaJournalKey;
+using store_keys::kEntryPrefix;
 constexpr int64_t kPageSize = 1000;
 
 std::vector<std::string> SortedSelectors(
@@ -76,7 +78,7 @@ absl::Status EntryIndex::Load() {
   absl::flat_hash_map<std::string, std::vector<std::string>> agents;
   absl::flat_hash_map<std::string, BundlePtr> bundles;
   int64_t first_revision = -1;
-  for (const char* prefix : {kEntryPrefix, kAgentPrefix, kBundlePrefix}) {
+  for (absl::string_view prefix : {kEntryPrefix, kAgentPrefix, kBundlePrefix}) {
     std::string after;
     while (true) {
       SIGIL_ASSIGN_OR_RETURN(datastore::RangeResult page, kv_->Range(prefix, after, kPageSize));
@@ -95,14 +97,14 @@ absl::Status EntryIndex::Load() {
             spdlog::error("entry index: skipping unparsable bundle record {}", kv.key);
             continue;
           }
-          bundles[kv.key.substr(sizeof(kBundlePrefix) - 1)] = std::move(bundle);
+          bundles[kv.key.substr(kBundlePrefix.size())] = std::move(bundle);
         } else {
           AgentRecord record;
           if (!record.ParseFromString(kv.value)) {
             spdlog::error("entry index: skipping unparsable agent record {}", kv.key);
             continue;
           }
-          agents[kv.key.substr(sizeof(kAgentPrefix) - 1)] = SortedSelectors(record.agent().selectors());
+          agents[kv.key.substr(kAgentPrefix.size())] = SortedSelectors(record.agent().selectors());
         }
       }
       if (!page.more || page.kvs.empty()) break;
@@ -188,11 +190,11 @@ void EntryIndex::OnWatch(absl::StatusOr<datastore::WatchResponse> response) {
         if (ev.type == datastore::Event::Type::kPut) {
           ApplyPutEntry(ev.value);
         } else {
-          RemoveEntry(ev.key.substr(sizeof(kEntryPrefix) - 1));
+          RemoveEntry(ev.key.substr(kEntryPrefix.size()));
         }
       } else if (absl::StartsWith(ev.key, kAgentPrefix)) {
         relevant = true;
-        std::string agent_id = ev.key.substr(sizeof(kAgentPrefix) - 1);
+        std::string agent_id = ev.key.substr(kAgentPrefix.size());
         if (ev.type == datastore::Event::Type::kPut) {
           AgentRecord record;
           if (record.ParseFromString(ev.value)) {
@@ -201,9 +203,12 @@ void EntryIndex::OnWatch(absl::StatusOr<datastore::WatchResponse> response) {
         } else {
           agent_selectors_.erase(agent_id);
         }
+      } else if (ev.key == kCaJournalKey) {
+        // A rotation: sync streams re-check which authority is active.
+        relevant = true;
       } else if (absl::StartsWith(ev.key, kBundlePrefix)) {
         relevant = true;
-        std::string td = ev.key.substr(sizeof(kBundlePrefix) - 1);
+        std::string td = ev.key.substr(kBundlePrefix.size());
         auto bundle = std::make_shared<spire::api::types::Bundle>();
         if (ev.type == datastore::Event::Type::kPut && bundle->ParseFromString(ev.value)) {
           bundles_[td] = std::move(bundle);

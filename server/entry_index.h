@@ -67,7 +67,8 @@ class EntryIndex {
   bool WaitForRevision(int64_t revision, absl::Duration timeout) const;
 
   // Calls `callback(revision)` after every applied change to entries,
-  // agents or bundles, from the datastore's dispatcher thread; keep it quick.
+  // agents, bundles or the CA journal (rotations), from the datastore's
+  // dispatcher thread; keep it quick.
   // Unsubscribes when the handle is destroyed.
   class Subscription {
    public:

@@ -176,7 +176,7 @@ absl::Status Server::Init() {
 
   services_.push_back(
       std::make_unique<api::EntryServiceWithAuthorized>(store_.get(), authn_.get(), clock_, td, index_.get()));
-  services_.push_back(std::make_unique<api::AgentSyncService>(index_.get(), store_.get(), authn_.get(), td));
+  services_.push_back(std::make_unique<api::AgentSyncService>(index_.get(), store_.get(), authn_.get(), ca_.get(), td));
   services_.push_back(std::make_unique<AgentServiceWithAttestation>(store_.get(), authn_.get(), clock_, td,
                                                                     attestation_.get()));
   services_.push_back(std::make_unique<api::BundleService>(store_.get(), authn_.get(), clock_, td));

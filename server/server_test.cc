@@ -438,6 +438,32 @@ TEST_F(ServerTest, WatchAuthorizedPushesChangesAsTheyHappen) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_F(ServerTest, WatchAuthorizedAnnouncesTheActiveCaAndItsRotation) {
+  Attested a = Attest("join_token", CreateToken());
+  ASSERT_TRUE(a.status.ok());
+  auto stub = sigil::agent::v1::AgentSync::NewStub(Tcp(a.identity));
+  grpc::ClientContext ctx;
+  auto reader = stub->WatchAuthorized(&ctx, sigil::agent::v1::WatchAuthorizedRequest());
+  sigil::agent::v1::WatchAuthorizedUpdate update;
+  ASSERT_TRUE(reader->Read(&update));
+  const std::string first = server_->ca()->GetX509AuthorityStates().active->authority_id;
+  EXPECT_EQ(update.active_x509_authority_id(), first);
+
+  auto prepared = server_->ca()->PrepareX509Authority();
+  ASSERT_TRUE(prepared.ok());
+  // Preparing publishes the new CA in the bundle; the active one is unchanged.
+  ASSERT_TRUE(reader->Read(&update));
+  EXPECT_GT(update.bundle().x509_authorities_size(), 1);
+  EXPECT_EQ(update.active_x509_authority_id(), "");
+  ASSERT_TRUE(server_->ca()->ActivateX509Authority(prepared->authority_id).ok());
+  do {
+    ASSERT_TRUE(reader->Read(&update));
+  } while (update.active_x509_authority_id().empty());
+  EXPECT_EQ(update.active_x509_authority_id(), prepared->authority_id);
+  EXPECT_NE(update.active_x509_authority_id(), first);
+  ctx.TryCancel();
+}
+
 TEST_F(ServerTest, StateAndCaSurviveRestart) {
   Entry e = CreateEntry("/keep", "/spire/agent/x/1");
   std::string bundle_before = server_->ca()->LocalBundle().ToSpiffeJson();

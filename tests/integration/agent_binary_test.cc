@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <regex>
 #include <set>
 #include <string>
@@ -257,6 +258,48 @@ TEST_F(AgentBinaryTest, EntryChangesReachTheWorkloadStream) {
       << watch.Log();
   EXPECT_LT(absl::Now() - created, absl::Seconds(5));
   watch.Stop(SIGTERM);
+}
+
+// Forced rotation from the CLI: the workload keeps a valid SVID throughout
+// and, once the old CA is tainted, is moved to the new one at once.
+TEST_F(AgentBinaryTest, CaRotationAndTaintReachTheWorkload) {
+  CreateEntry("/web");
+  StartAgent(Token());
+  ASSERT_TRUE(WaitForSvid("spiffe://example.org/web")) << agent_->Log();
+  auto authority = [&](const std::string& kind, const std::string& section) {
+    std::string out = Server({"localauthority", kind, "show"}).out;
+    size_t at = out.find(section);
+    std::smatch m;
+    std::string rest = at == std::string::npos ? "" : out.substr(at);
+    return std::regex_search(rest, m, std::regex("Authority ID: (\\S+)")) ? m[1].str() : "";
+  };
+  const std::string old_ca = authority("x509", "Active");
+  ASSERT_EQ(Server({"localauthority", "x509", "prepare"}).exit_code, 0);
+  const std::string new_ca = authority("x509", "Prepared");
+  ASSERT_FALSE(new_ca.empty());
+  ASSERT_EQ(Server({"localauthority", "x509", "activate", "-authorityID", new_ca}).exit_code, 0);
+  ASSERT_EQ(Server({"localauthority", "x509", "taint", "-authorityID", old_ca}).exit_code, 0);
+
+  // The workload's SVID is re-issued by the new CA: its issuer's key ID is
+  // the new authority ID.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (Client({"x509", dir_ + "/rotated"}).exit_code != 0) return false;
+        RunResult text = RunCommand({"/usr/bin/openssl", "x509", "-in", dir_ + "/rotated/svid.pem", "-noout",
+                                     "-ext", "authorityKeyIdentifier"});
+        std::string aki;
+        for (char c : text.out) {
+          if (std::isxdigit(static_cast<unsigned char>(c))) aki += static_cast<char>(std::tolower(c));
+        }
+        return aki.find(new_ca) != std::string::npos;
+      },
+      absl::Seconds(20)))
+      << agent_->Log();
+  // It verifies against the bundle the workload holds (old and new roots).
+  EXPECT_EQ(RunCommand({"/usr/bin/openssl", "verify", "-CAfile", dir_ + "/rotated/bundle.pem",
+                        dir_ + "/rotated/svid.pem"})
+                .exit_code,
+            0);
 }
 
 TEST_F(AgentBinaryTest, RestartedAgentResumesWithoutAttestingAgain) {

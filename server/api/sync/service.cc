@@ -99,11 +99,12 @@ struct SentState {
   std::map<std::string, EntryPtr> entries;
   BundlePtr bundle;
   std::map<std::string, BundlePtr> federated;
+  std::string active_authority;
 };
 
 // Builds the next update from the index; false when nothing changed.
-bool NextUpdate(EntryIndex* index, const spiffe::SpiffeId& agent, const std::string& own_td, SentState* sent,
-                WatchAuthorizedUpdate* update) {
+bool NextUpdate(EntryIndex* index, const spiffe::SpiffeId& agent, const std::string& own_td,
+                const std::string& active_authority, SentState* sent, WatchAuthorizedUpdate* update) {
   update->Clear();
   update->set_revision(index->revision());
   const bool full = !sent->started;
@@ -157,6 +158,11 @@ bool NextUpdate(EntryIndex* index, const spiffe::SpiffeId& agent, const std::str
     }
   }
   sent->federated = std::move(federated);
+  if (!active_authority.empty() && (full || active_authority != sent->active_authority)) {
+    update->set_active_x509_authority_id(active_authority);
+    sent->active_authority = active_authority;
+    changed = true;
+  }
   sent->started = true;
   return changed;
 }
@@ -192,7 +198,9 @@ grpc::Status AgentSyncService::WatchAuthorized(grpc::ServerContext* ctx, const s
       spdlog::info("closing sync stream of agent {}: {}", agent.ToString(), why);
       return ToGrpc(absl::PermissionDeniedError(absl::StrCat("agent ", agent.ToString(), " is ", why)));
     }
-    if (NextUpdate(index_, agent, td_.name(), &sent, &update)) {
+    ca::AuthorityStates states = ca_->GetX509AuthorityStates();
+    const std::string active = states.active.has_value() ? states.active->authority_id : "";
+    if (NextUpdate(index_, agent, td_.name(), active, &sent, &update)) {
       if (!writer->Write(update)) break;
     }
   }

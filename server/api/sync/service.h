@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/time/time.h"
+#include "ca/manager.h"
 #include "server/api/auth.h"
 #include "server/api/entry/service.h"
 #include "server/entry_index.h"
@@ -46,9 +47,15 @@ class AgentSyncService final : public sigil::agent::v1::AgentSync::Service {
  public:
   // `recheck_interval`: how often an idle stream re-checks that the agent is
   // still attested and unbanned (changes to agent records also wake it).
-  AgentSyncService(EntryIndex* index, Store* store, Authenticator* authn, spiffe::TrustDomain td,
-                   absl::Duration recheck_interval = absl::Seconds(1))
-      : index_(index), store_(store), authn_(authn), td_(std::move(td)), recheck_interval_(recheck_interval) {}
+  // `ca` tells streams which X.509 authority signs new SVIDs.
+  AgentSyncService(EntryIndex* index, Store* store, Authenticator* authn, const ca::CaManager* ca,
+                   spiffe::TrustDomain td, absl::Duration recheck_interval = absl::Seconds(1))
+      : index_(index),
+        store_(store),
+        authn_(authn),
+        ca_(ca),
+        td_(std::move(td)),
+        recheck_interval_(recheck_interval) {}
 
   // sigil::agent::v1::AgentSync::Service
   grpc::Status WatchAuthorized(grpc::ServerContext* ctx, const sigil::agent::v1::WatchAuthorizedRequest* req,
@@ -58,6 +65,7 @@ class AgentSyncService final : public sigil::agent::v1::AgentSync::Service {
   EntryIndex* const index_;
   Store* const store_;
   Authenticator* const authn_;
+  const ca::CaManager* const ca_;
   const spiffe::TrustDomain td_;
   const absl::Duration recheck_interval_;
 };
