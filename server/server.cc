@@ -176,7 +176,9 @@ absl::Status Server::Init() {
 
   services_.push_back(
       std::make_unique<api::EntryServiceWithAuthorized>(store_.get(), authn_.get(), clock_, td, index_.get()));
-  services_.push_back(std::make_unique<api::AgentSyncService>(index_.get(), store_.get(), authn_.get(), ca_.get(), td));
+  auto sync = std::make_unique<api::AgentSyncService>(index_.get(), store_.get(), authn_.get(), ca_.get(), td);
+  sync_service_ = sync.get();
+  services_.push_back(std::move(sync));
   services_.push_back(std::make_unique<AgentServiceWithAttestation>(store_.get(), authn_.get(), clock_, td,
                                                                     attestation_.get()));
   services_.push_back(std::make_unique<api::BundleService>(store_.get(), authn_.get(), clock_, td));
@@ -241,14 +243,24 @@ void Server::Shutdown(absl::Duration grace) {
     if (stopping_) return;
     stopping_ = true;
   }
-  if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+  const bool served = grpc_server_ != nullptr;
+  if (sync_service_ != nullptr) sync_service_->EndAll();
+  if (served) {
+    // Running calls get `grace`, then are cancelled; the server object goes
+    // before the services it dispatches to, and they before the index
+    // their streams are subscribed to.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoSeconds(grace));
+    grpc_server_->Wait();
+    grpc_server_.reset();
+  }
+  services_.clear();
   if (rotation_thread_.joinable()) rotation_thread_.join();
   index_.reset();
   if (kv_) {
     absl::Status s = kv_->Close();
     if (!s.ok()) spdlog::error("closing the datastore: {}", s.ToString());
   }
-  if (!settings_.socket_path.empty() && grpc_server_) ::unlink(settings_.socket_path.c_str());
+  if (!settings_.socket_path.empty() && served) ::unlink(settings_.socket_path.c_str());
   spdlog::info("sigil-server stopped");
   absl::MutexLock lock(&mu_);
   stopped_ = true;

@@ -28,8 +28,9 @@
 namespace sigil::server {
 
 namespace api {
+class AgentSyncService;
 class ServerAuthenticator;
-}
+}  // namespace api
 
 class Server {
  public:
@@ -74,6 +75,8 @@ class Server {
   std::unique_ptr<NodeAttestation> attestation_;
   std::unique_ptr<api::ServerAuthenticator> authn_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
+  // Also in services_; ended first at shutdown.
+  api::AgentSyncService* sync_service_ = nullptr;
   std::unique_ptr<grpc::Server> grpc_server_;
   int tcp_port_ = 0;
 

@@ -38,7 +38,7 @@ class FakeAuthenticator final : public Authenticator {
     absl::MutexLock lock(&mu_);
     result_ = std::move(error);
   }
-  absl::StatusOr<Caller> Authenticate(const grpc::ServerContext&) override {
+  absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase&) override {
     absl::MutexLock lock(&mu_);
     return result_;
   }

@@ -36,7 +36,7 @@ absl::Status Authorize(const Caller& caller, uint32_t allowed, const char* metho
                                                   absl::StrJoin(need, " or ")));
 }
 
-absl::StatusOr<Caller> Authenticate(Authenticator* authn, const grpc::ServerContext& ctx,
+absl::StatusOr<Caller> Authenticate(Authenticator* authn, const grpc::ServerContextBase& ctx,
                                     uint32_t allowed, const char* method) {
   absl::StatusOr<Caller> caller = authn->Authenticate(ctx);
   if (!caller.ok()) return caller.status();

@@ -52,7 +52,7 @@ class Authenticator {
   // client certificate makes the caller anonymous (the RPC's rule decides),
   // except that an agent SVID that is not the agent's current one, or of a
   // banned or evicted agent, is PermissionDenied naming the reason.
-  virtual absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx) = 0;
+  virtual absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& ctx) = 0;
 };
 
 // OK if `caller` is one of `allowed`; PermissionDenied naming the method and
@@ -60,7 +60,7 @@ class Authenticator {
 absl::Status Authorize(const Caller& caller, uint32_t allowed, const char* method);
 
 // Authenticates and authorizes in one step; the usual first line of an RPC.
-absl::StatusOr<Caller> Authenticate(Authenticator* authn, const grpc::ServerContext& ctx,
+absl::StatusOr<Caller> Authenticate(Authenticator* authn, const grpc::ServerContextBase& ctx,
                                     uint32_t allowed, const char* method);
 
 // absl::Status → grpc::Status (same code and message).

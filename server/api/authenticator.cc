@@ -19,7 +19,7 @@ std::string Property(const grpc::AuthContext& auth, const char* name) {
 // The certificates the peer presented, leaf first; empty without a
 // certificate. gRPC reports the leaf on its own and the chain in the order
 // the TLS stack kept it, so the leaf is put first explicitly.
-absl::StatusOr<std::vector<crypto::Certificate>> PeerChain(const grpc::ServerContext& ctx) {
+absl::StatusOr<std::vector<crypto::Certificate>> PeerChain(const grpc::ServerContextBase& ctx) {
   auto auth = ctx.auth_context();
   if (auth == nullptr) return std::vector<crypto::Certificate>{};
   std::string leaf_pem = Property(*auth, "x509_pem_cert");
@@ -42,7 +42,7 @@ constexpr size_t kMaxCachedPeers = 10000;
 
 }  // namespace
 
-std::optional<ServerAuthenticator::VerifiedPeer> ServerAuthenticator::VerifyPeer(const grpc::ServerContext& ctx) {
+std::optional<ServerAuthenticator::VerifiedPeer> ServerAuthenticator::VerifyPeer(const grpc::ServerContextBase& ctx) {
   auto auth = ctx.auth_context();
   if (auth == nullptr) return std::nullopt;
   std::string key = Property(*auth, "x509_pem_cert");
@@ -92,7 +92,7 @@ std::optional<ServerAuthenticator::VerifiedPeer> ServerAuthenticator::VerifyPeer
   return peer;
 }
 
-absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerContext& ctx) {
+absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerContextBase& ctx) {
   Caller caller;
   if (absl::StartsWith(ctx.peer(), "unix:")) {
     caller.local = true;

@@ -25,7 +25,7 @@ class ServerAuthenticator final : public Authenticator {
       : store_(store), index_(index), ca_(ca), clock_(clock) {}
 
   // api::Authenticator
-  absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx) override;
+  absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& ctx) override;
 
  private:
   // What verifying a presented chain established. Parsing and verifying a
@@ -41,7 +41,7 @@ class ServerAuthenticator final : public Authenticator {
   };
   // Verifies (or finds in the cache) the chain the peer presented; nullopt
   // when it presented none or one that does not verify.
-  std::optional<VerifiedPeer> VerifyPeer(const grpc::ServerContext& ctx);
+  std::optional<VerifiedPeer> VerifyPeer(const grpc::ServerContextBase& ctx);
 
   // Checks an agent SVID against the agent's record; promotes a renewed
   // SVID to current on its first use.
