@@ -64,6 +64,21 @@ class SvidCacheTest : public ::testing::Test {
     return n;
   }
 
+  // SVIDs e1000.. e(1000+n-1) are due within the 60 s rotation window after
+  // `now`, spread over at least half of it.
+  void ExpectRenewalsSpreadOverTheWindow(int n, absl::Time now) {
+    absl::Time earliest = absl::InfiniteFuture(), latest = absl::InfinitePast();
+    for (int i = 0; i < n; ++i) {
+      auto info = cache_.GetSvid("e" + std::to_string(1000 + i));
+      ASSERT_TRUE(info.has_value());
+      EXPECT_GE(info->renew_at, now);
+      EXPECT_LE(info->renew_at, now + absl::Seconds(60));
+      earliest = std::min(earliest, info->renew_at);
+      latest = std::max(latest, info->renew_at);
+    }
+    EXPECT_GT(latest - earliest, absl::Seconds(30)) << "renewals must be spread over the window";
+  }
+
   std::vector<std::string> ViewIds(const Selectors& s) {
     std::vector<std::string> out;
     for (const auto& id : cache_.View(s).identities) out.push_back(id.entry_id);
@@ -285,16 +300,7 @@ TEST_F(SvidCacheTest, NewerSigningCaSpreadsRenewalOfTheOthersOverTheWindow) {
   ASSERT_OK(cache_.ApplyUpdate(d));
   EXPECT_EQ(MintDue(rotated), 1);
   const absl::Time now = clock_.Now();
-  absl::Time earliest = absl::InfiniteFuture(), latest = absl::InfinitePast();
-  for (int i = 0; i < 200; ++i) {
-    auto info = cache_.GetSvid("e" + std::to_string(1000 + i));
-    ASSERT_TRUE(info.has_value());
-    EXPECT_GE(info->renew_at, now);
-    EXPECT_LE(info->renew_at, now + absl::Seconds(60));
-    earliest = std::min(earliest, info->renew_at);
-    latest = std::max(latest, info->renew_at);
-  }
-  EXPECT_GT(latest - earliest, absl::Seconds(30)) << "renewals must be spread over the window";
+  ExpectRenewalsSpreadOverTheWindow(200, now);
   // The new CA's own SVID keeps its half-life schedule.
   EXPECT_GT(cache_.GetSvid("new")->renew_at, now + absl::Minutes(20));
 }
@@ -319,16 +325,7 @@ TEST_F(SvidCacheTest, AnnouncedCaRotationSpreadsRenewalOfEverySvidOfOtherCas) {
   WatchAuthorizedUpdate rotated = Delta();
   rotated.set_active_x509_authority_id("00112233445566778899aabbccddeeff00112233");
   ASSERT_OK(cache_.ApplyUpdate(rotated));
-  absl::Time earliest = absl::InfiniteFuture(), latest = absl::InfinitePast();
-  for (int i = 0; i < 100; ++i) {
-    auto info = cache_.GetSvid("e" + std::to_string(1000 + i));
-    ASSERT_TRUE(info.has_value());
-    EXPECT_GE(info->renew_at, now);
-    EXPECT_LE(info->renew_at, now + absl::Seconds(60));
-    earliest = std::min(earliest, info->renew_at);
-    latest = std::max(latest, info->renew_at);
-  }
-  EXPECT_GT(latest - earliest, absl::Seconds(30)) << "renewals must be spread over the window";
+  ExpectRenewalsSpreadOverTheWindow(100, now);
 }
 
 TEST_F(SvidCacheTest, ExpiredSvidsAreNeverServedAndMaintainDropsThem) {
