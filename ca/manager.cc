@@ -37,6 +37,13 @@ struct CaManager::Snapshots {
   std::shared_ptr<const ActiveJwt> jwt;
 };
 
+// Every authority of the journal with the expiry of its record (an upstream
+// root is published for as long as a record using it lives).
+struct CaManager::LocalAuthorities {
+  std::vector<std::pair<crypto::Certificate, absl::Time>> x509;
+  std::vector<spiffe::JwtAuthority> jwt;
+};
+
 namespace {
 
 using google::protobuf::RepeatedPtrField;
@@ -557,16 +564,24 @@ absl::Status CaManager::CommitLocked(Txn txn) {
   // can sign, and one published but never journaled is harmless.
   const std::map<std::string, RootUse> roots = PublishedRoots(txn.journal);
   std::vector<PublishedX509Authority> x509;
+  std::map<std::string, crypto::Certificate> parsed;
   for (const auto& [der, use] : roots) {
     absl::StatusOr<crypto::Certificate> cert = crypto::Certificate::FromDer(der);
     if (!cert.ok()) return AbandonLocked(txn, cert.status());
+    parsed.emplace(der, *cert);
     x509.push_back({*std::move(cert), use.tainted});
+  }
+  auto local = std::make_shared<LocalAuthorities>();
+  for (const X509AuthorityRecord& record : txn.journal.x509()) {
+    for (const std::string& der : record.roots_der()) local->x509.emplace_back(parsed.at(der), NotAfter(record));
   }
   std::vector<PublishedJwtAuthority> jwt;
   for (const JwtAuthorityRecord& record : txn.journal.jwt()) {
     absl::StatusOr<crypto::PublicKey> key = crypto::PublicKey::FromSpkiDer(record.public_key_der());
     if (!key.ok()) return AbandonLocked(txn, key.status());
-    jwt.push_back({{record.authority_id(), *std::move(key), NotAfter(record)}, record.tainted()});
+    spiffe::JwtAuthority authority{record.authority_id(), *std::move(key), NotAfter(record)};
+    local->jwt.push_back(authority);
+    jwt.push_back({std::move(authority), record.tainted()});
   }
   absl::Status published = publisher_->PublishLocalAuthorities(x509, jwt);
   if (!published.ok()) return AbandonLocked(txn, published);
@@ -604,6 +619,7 @@ absl::Status CaManager::CommitLocked(Txn txn) {
     absl::MutexLock lock(&snapshot_mu_);
     x509_ = std::move(snapshots->x509);
     jwt_ = std::move(snapshots->jwt);
+    local_ = std::move(local);
   }
   return FlushPendingLocked();
 }
@@ -768,20 +784,19 @@ absl::StatusOr<MintedJwtSvid> CaManager::MintJwtSvid(const JwtSvidParams& params
 spiffe::Bundle CaManager::LocalBundle() const {
   spiffe::Bundle bundle(options_.trust_domain);
   const absl::Time now = clock_->Now();
-  absl::ReaderMutexLock lock(&mu_);
-  for (const X509AuthorityRecord& record : journal_.x509()) {
-    if (NotAfter(record) <= now) continue;
-    for (const std::string& der : record.roots_der()) {
-      absl::StatusOr<crypto::Certificate> cert = crypto::Certificate::FromDer(der);
-      if (cert.ok()) bundle.AddX509Authority(*cert);
-    }
+  std::shared_ptr<const LocalAuthorities> local;
+  {
+    absl::ReaderMutexLock lock(&snapshot_mu_);
+    local = local_;
   }
-  for (const JwtAuthorityRecord& record : journal_.jwt()) {
-    if (NotAfter(record) <= now) continue;
-    absl::StatusOr<crypto::PublicKey> key = crypto::PublicKey::FromSpkiDer(record.public_key_der());
-    if (!key.ok()) continue;
+  if (local == nullptr) return bundle;
+  for (const auto& [cert, not_after] : local->x509) {
+    if (not_after > now) bundle.AddX509Authority(cert);
+  }
+  for (const spiffe::JwtAuthority& authority : local->jwt) {
+    if (authority.expires_at <= now) continue;
     // kids are random and unique; AddJwtAuthority cannot fail here.
-    bundle.AddJwtAuthority({record.authority_id(), *std::move(key), NotAfter(record)}).IgnoreError();
+    bundle.AddJwtAuthority(authority).IgnoreError();
   }
   return bundle;
 }

@@ -251,6 +251,7 @@ class CaManager {
   struct ActiveX509;
   struct ActiveJwt;
   struct Snapshots;
+  struct LocalAuthorities;
   // A state change in progress: the next journal and the keys generated for
   // it (deleted again when the change is abandoned).
   struct Txn {
@@ -307,6 +308,9 @@ class CaManager {
   mutable absl::Mutex snapshot_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::shared_ptr<const ActiveX509> x509_ ABSL_GUARDED_BY(snapshot_mu_);
   std::shared_ptr<const ActiveJwt> jwt_ ABSL_GUARDED_BY(snapshot_mu_);
+  // The journal's authorities, parsed once per commit: LocalBundle() runs
+  // on every authenticated call and must not parse certificates.
+  std::shared_ptr<const LocalAuthorities> local_ ABSL_GUARDED_BY(snapshot_mu_);
 };
 
 }  // namespace sigil::ca

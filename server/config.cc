@@ -106,7 +106,7 @@ absl::StatusOr<ServerSettings> ResolveServerSettings(const config::ServerConfig&
   } else if (p.keymanager().has_disk() && !p.keymanager().disk().plugin_data().keys_path().empty()) {
     out.keys_path = p.keymanager().disk().plugin_data().keys_path();
   }
-  if (p.nodeattestor().ByteSizeLong() > 0 || p.has_nodeattestor()) {
+  if (p.has_nodeattestor()) {
     out.join_token_enabled = p.nodeattestor().has_join_token();
   }
   if (p.nodeattestor().has_x509pop()) {

@@ -115,11 +115,8 @@ absl::Status EntryIndex::Load() {
   entries_.clear();
   children_.clear();
   by_spiffe_id_.clear();
-  for (auto& [id, entry] : entries) {
-    children_[apitypes::SpiffeIdString(entry->parent_id())].insert(id);
-    by_spiffe_id_[apitypes::SpiffeIdString(entry->spiffe_id())].insert(id);
-    entries_[id] = entry;
-  }
+  alias_selectors_.clear();
+  for (auto& [_, entry] : entries) AddEntry(std::move(entry));
   agent_selectors_ = std::move(agents);
   bundles_ = std::move(bundles);
   revision_ = first_revision;
@@ -147,7 +144,13 @@ void EntryIndex::ApplyPutEntry(const std::string& value) {
     return;
   }
   RemoveEntry(entry->id());
-  children_[apitypes::SpiffeIdString(entry->parent_id())].insert(entry->id());
+  AddEntry(std::move(entry));
+}
+
+void EntryIndex::AddEntry(EntryPtr entry) {
+  const std::string parent = apitypes::SpiffeIdString(entry->parent_id());
+  if (parent == server_id_) alias_selectors_[entry->id()] = SortedSelectors(entry->selectors());
+  children_[parent].insert(entry->id());
   by_spiffe_id_[apitypes::SpiffeIdString(entry->spiffe_id())].insert(entry->id());
   entries_[entry->id()] = std::move(entry);
 }
@@ -163,6 +166,7 @@ void EntryIndex::RemoveEntry(const std::string& entry_id) {
   };
   drop(children_, apitypes::SpiffeIdString(it->second->parent_id()));
   drop(by_spiffe_id_, apitypes::SpiffeIdString(it->second->spiffe_id()));
+  alias_selectors_.erase(entry_id);
   entries_.erase(it);
 }
 
@@ -251,7 +255,7 @@ std::vector<EntryPtr> EntryIndex::AuthorizedEntries(const spiffe::SpiffeId& agen
     const std::vector<std::string>& have = agent_sel->second;
     for (const std::string& entry_id : aliases->second) {
       const EntryPtr& alias = entries_.at(entry_id);
-      std::vector<std::string> need = SortedSelectors(alias->selectors());
+      const std::vector<std::string>& need = alias_selectors_.at(entry_id);
       if (need.empty()) continue;
       if (std::includes(have.begin(), have.end(), need.begin(), need.end())) {
         result[alias->id()] = alias;

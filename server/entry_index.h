@@ -85,6 +85,8 @@ class EntryIndex {
   absl::Status StartWatch(int64_t from_revision);
   void OnWatch(absl::StatusOr<datastore::WatchResponse> response);
   void ApplyPutEntry(const std::string& value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds a new entry (none with its id may be present) to every map.
+  void AddEntry(EntryPtr entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveEntry(const std::string& entry_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Notify(int64_t revision);
 
@@ -99,6 +101,8 @@ class EntryIndex {
   absl::flat_hash_map<std::string, std::set<std::string>> children_ ABSL_GUARDED_BY(mu_);
   // spiffe_id → entry ids.
   absl::flat_hash_map<std::string, std::set<std::string>> by_spiffe_id_ ABSL_GUARDED_BY(mu_);
+  // Node alias entry id → its sorted "type:value" selectors.
+  absl::flat_hash_map<std::string, std::vector<std::string>> alias_selectors_ ABSL_GUARDED_BY(mu_);
   // agent id → sorted "type:value" node selectors.
   absl::flat_hash_map<std::string, std::vector<std::string>> agent_selectors_ ABSL_GUARDED_BY(mu_);
   // trust domain name → bundle.

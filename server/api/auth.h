@@ -27,8 +27,6 @@ struct Caller {
   bool local = false;
   // The verified SPIFFE ID of the caller's X509-SVID (TCP only).
   std::optional<spiffe::SpiffeId> id;
-  // Hex serial of the caller's SVID.
-  std::string serial_hex;
   bool admin = false;
   bool agent = false;
   bool downstream = false;

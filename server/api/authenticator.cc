@@ -50,9 +50,7 @@ std::optional<ServerAuthenticator::VerifiedPeer> ServerAuthenticator::VerifyPeer
   key += Property(*auth, "x509_pem_cert_chain");
 
   spiffe::Bundle bundle = ca_->LocalBundle();
-  std::vector<std::string> roots;
-  roots.reserve(bundle.x509_authorities().size());
-  for (const auto& c : bundle.x509_authorities()) roots.push_back(c.der());
+  const std::vector<crypto::Certificate> roots = bundle.x509_authorities();
   const absl::Time now = clock_->Now();
   {
     absl::MutexLock lock(&cache_mu_);
@@ -82,7 +80,7 @@ std::optional<ServerAuthenticator::VerifiedPeer> ServerAuthenticator::VerifyPeer
     return std::nullopt;
   }
   const crypto::Certificate& leaf = chain->front();
-  VerifiedPeer peer{*id, leaf.serial_decimal(), leaf.serial_hex(), leaf.not_before(), leaf.not_after()};
+  VerifiedPeer peer{*id, leaf.serial_decimal(), leaf.not_before(), leaf.not_after()};
   absl::MutexLock lock(&cache_mu_);
   if (roots == cache_roots_) {
     // Bounded: a flood of distinct certificates only costs re-verification.
@@ -101,7 +99,6 @@ absl::StatusOr<Caller> ServerAuthenticator::Authenticate(const grpc::ServerConte
   std::optional<VerifiedPeer> peer = VerifyPeer(ctx);
   if (!peer.has_value()) return caller;
   caller.id = peer->id;
-  caller.serial_hex = peer->serial_hex;
   if (absl::StartsWith(peer->id.path(), "/spire/agent/")) {
     absl::Status s = CheckAgent(peer->id, peer->serial_decimal, peer->not_after);
     if (!s.ok()) return s;

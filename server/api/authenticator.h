@@ -35,7 +35,6 @@ class ServerAuthenticator final : public Authenticator {
   struct VerifiedPeer {
     spiffe::SpiffeId id;
     std::string serial_decimal;
-    std::string serial_hex;
     absl::Time not_before;
     absl::Time not_after;
   };
@@ -53,8 +52,8 @@ class ServerAuthenticator final : public Authenticator {
   const Clock* const clock_;
 
   absl::Mutex cache_mu_;
-  // DER of the bundle authorities the cached results were verified against.
-  std::vector<std::string> cache_roots_ ABSL_GUARDED_BY(cache_mu_);
+  // The bundle authorities the cached results were verified against.
+  std::vector<crypto::Certificate> cache_roots_ ABSL_GUARDED_BY(cache_mu_);
   absl::flat_hash_map<std::string, VerifiedPeer> cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 

@@ -49,13 +49,22 @@ absl::StatusOr<absl::Duration> TtlFromRequest(int32_t ttl) {
   return absl::Seconds(ttl);
 }
 
-// Finds `entry_id` among the entries the calling agent is authorized for.
-absl::StatusOr<EntryPtr> AuthorizedEntry(EntryIndex* index, const Caller& caller, const std::string& entry_id) {
+// The entries the calling agent is authorized for, by id.
+using AuthorizedSet = std::map<std::string, EntryPtr>;
+
+AuthorizedSet AuthorizedFor(EntryIndex* index, const Caller& caller) {
+  AuthorizedSet out;
+  for (EntryPtr& e : index->AuthorizedEntries(*caller.id)) out.emplace(e->id(), std::move(e));
+  return out;
+}
+
+absl::StatusOr<EntryPtr> FindAuthorized(const AuthorizedSet& authorized, const std::string& entry_id) {
   if (entry_id.empty()) return absl::InvalidArgumentError("missing entry ID");
-  for (const EntryPtr& e : index->AuthorizedEntries(*caller.id)) {
-    if (e->id() == entry_id) return e;
+  auto it = authorized.find(entry_id);
+  if (it == authorized.end()) {
+    return absl::NotFoundError(absl::StrCat("entry \"", entry_id, "\" not found or not authorized for this agent"));
   }
-  return absl::NotFoundError(absl::StrCat("entry \"", entry_id, "\" not found or not authorized for this agent"));
+  return it->second;
 }
 
 }  // namespace
@@ -113,33 +122,23 @@ grpc::Status SvidService::BatchNewX509SVID(grpc::ServerContext* ctx, const svidv
     return ToGrpc(absl::InvalidArgumentError(absl::StrCat("too many parameters: ", req->params_size(),
                                                           " (at most ", kMaxBatch, " per call)")));
   }
-  std::map<std::string, EntryPtr> authorized;
-  for (const EntryPtr& e : index_->AuthorizedEntries(*caller->id)) authorized[e->id()] = e;
+  const AuthorizedSet authorized = AuthorizedFor(index_, *caller);
   for (const auto& p : req->params()) {
     auto* result = resp->add_results();
-    auto mint = [&]() -> absl::StatusOr<ca::MintedX509Svid> {
-      if (p.entry_id().empty()) return absl::InvalidArgumentError("missing entry ID");
-      auto it = authorized.find(p.entry_id());
-      if (it == authorized.end()) {
-        return absl::NotFoundError(
-            absl::StrCat("entry \"", p.entry_id(), "\" not found or not authorized for this agent"));
-      }
+    auto mint = [&]() -> absl::Status {
+      SIGIL_ASSIGN_OR_RETURN(EntryPtr entry, FindAuthorized(authorized, p.entry_id()));
       if (p.csr().empty()) return absl::InvalidArgumentError("missing CSR");
       SIGIL_ASSIGN_OR_RETURN(auto csr, crypto::CertificateRequest::FromDer(p.csr()));
-      const auto& entry = *it->second;
-      SIGIL_ASSIGN_OR_RETURN(auto id, IdField(entry.spiffe_id(), "entry SPIFFE ID"));
+      SIGIL_ASSIGN_OR_RETURN(auto id, IdField(entry->spiffe_id(), "entry SPIFFE ID"));
       ca::X509SvidParams params(csr.spki_der(), id);
-      params.ttl = absl::Seconds(entry.x509_svid_ttl());
-      params.dns_sans.assign(entry.dns_names().begin(), entry.dns_names().end());
-      return ca_->MintX509SvidDer(params);
+      params.ttl = absl::Seconds(entry->x509_svid_ttl());
+      params.dns_sans.assign(entry->dns_names().begin(), entry->dns_names().end());
+      SIGIL_ASSIGN_OR_RETURN(ca::MintedX509Svid minted, ca_->MintX509SvidDer(params));
+      FillX509Svid(id, minted, result->mutable_svid());
+      result->mutable_svid()->set_hint(entry->hint());
+      return absl::OkStatus();
     };
-    auto chain = mint();
-    *result->mutable_status() = StatusToProto(chain.status());
-    if (chain.ok()) {
-      const auto& entry = *authorized[p.entry_id()];
-      FillX509Svid(apitypes::SpiffeIdFromProto(entry.spiffe_id()).value(), *chain, result->mutable_svid());
-      result->mutable_svid()->set_hint(entry.hint());
-    }
+    *result->mutable_status() = StatusToProto(mint());
   }
   return grpc::Status::OK;
 }
@@ -148,7 +147,7 @@ grpc::Status SvidService::NewJWTSVID(grpc::ServerContext* ctx, const svidv1::New
                                      svidv1::NewJWTSVIDResponse* resp) {
   auto caller = Authenticate(authn_, *ctx, kAllowAgent, "NewJWTSVID");
   if (!caller.ok()) return ToGrpc(caller.status());
-  auto entry = AuthorizedEntry(index_, *caller, req->entry_id());
+  auto entry = FindAuthorized(AuthorizedFor(index_, *caller), req->entry_id());
   if (!entry.ok()) return ToGrpc(entry.status());
   auto id = IdField((*entry)->spiffe_id(), "entry SPIFFE ID");
   if (!id.ok()) return ToGrpc(id.status());

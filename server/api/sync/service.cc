@@ -303,11 +303,6 @@ AgentSyncService::~AgentSyncService() {
   mu_.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(10));
 }
 
-size_t AgentSyncService::open_streams() const {
-  absl::MutexLock lock(&mu_);
-  return streams_.size();
-}
-
 grpc::ServerWriteReactor<WatchAuthorizedUpdate>* AgentSyncService::WatchAuthorized(
     grpc::CallbackServerContext* ctx, const sigil::agent::v1::WatchAuthorizedRequest*) {
   auto caller = Authenticate(authn_, *ctx, kAllowAgent, "WatchAuthorized");

@@ -76,9 +76,6 @@ class AgentSyncService final : public sigil::agent::v1::AgentSync::CallbackServi
   // the server's shutdown grace period. Idempotent.
   void EndAll();
 
-  // Open streams, for tests and metrics.
-  size_t open_streams() const;
-
  private:
   class Stream;
   // Queues `stream` for a worker unless it is already queued.
@@ -97,7 +94,7 @@ class AgentSyncService final : public sigil::agent::v1::AgentSync::CallbackServi
   const spiffe::TrustDomain td_;
   const absl::Duration recheck_interval_;
 
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<Stream>> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_stream_id_ ABSL_GUARDED_BY(mu_) = 0;
